@@ -1,0 +1,8 @@
+"""Autoencoders whose codes follow a chosen prior, as scikit-learn estimators."""
+
+from ._mmd import MMDAutoencoder
+from .priors import GaussianMixturePrior, GaussianPrior
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["MMDAutoencoder", "GaussianPrior", "GaussianMixturePrior", "__version__"]
