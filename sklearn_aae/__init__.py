@@ -1,8 +1,14 @@
 """Autoencoders whose codes follow a chosen prior, as scikit-learn estimators."""
 
-from ._mmd import MMDAutoencoder
+from ._mmd import MMDAutoencoder, mmd_to_prior
 from .priors import GaussianMixturePrior, GaussianPrior
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MMDAutoencoder", "GaussianPrior", "GaussianMixturePrior", "__version__"]
+__all__ = [
+    "MMDAutoencoder",
+    "mmd_to_prior",
+    "GaussianPrior",
+    "GaussianMixturePrior",
+    "__version__",
+]

@@ -6,9 +6,11 @@ from numbers import Real
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
 
 from ._base import BaseAutoencoder
 from ._kernels import mmd2_unbiased
+from .priors import _check_prior, _torch_prior
 
 # 'auto' bandwidths, as multiples of sqrt(n_components * prior variance).
 _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -216,3 +218,45 @@ class MMDAutoencoder(BaseAutoencoder):
 
     def _make_regularizer(self, tprior, generator):
         return _MMDRegularizer(tprior, _bandwidths(self.bandwidth, tprior), generator)
+
+
+def mmd_to_prior(Z, prior=None, *, bandwidth="auto"):
+    """Unbiased squared MMD between a sample of codes and a prior.
+
+    The same estimate that :class:`MMDAutoencoder` trains with: the code-code
+    term is a U-statistic; the prior terms are exact when the prior has closed
+    forms (the Gaussian priors of :mod:`sklearn_aae.priors`), and otherwise
+    estimated from as many prior samples as ``Z`` has rows (drawn with seed 0).
+    True prior samples give values near 0 (possibly slightly negative).
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, n_dims)
+        Codes, for example ``est.transform(X_test)``; ``n_samples >= 2``.
+    prior : prior object, default=None
+        ``None`` is the standard normal of dimension ``n_dims``.
+    bandwidth : 'auto', float or list of float, default='auto'
+        As in :class:`MMDAutoencoder`.
+
+    Returns
+    -------
+    mmd2 : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_aae import mmd_to_prior
+    >>> Z = np.random.RandomState(0).normal(size=(2000, 2))
+    >>> abs(mmd_to_prior(Z)) < 1e-2
+    True
+    >>> mmd_to_prior(Z + 3.0) > 0.1
+    True
+    """
+    Z = check_array(Z, dtype=np.float64, ensure_min_samples=2)
+    prior = _check_prior(prior, Z.shape[1])
+    tprior = _torch_prior(prior, Z.shape[1], torch.device("cpu"), torch.float64)
+    reg = _MMDRegularizer(
+        tprior, _bandwidths(bandwidth, tprior), torch.Generator().manual_seed(0)
+    )
+    with torch.no_grad():
+        return float(reg.evaluate(torch.from_numpy(Z)))
