@@ -283,14 +283,15 @@ class BaseAutoencoder(
             self.loss_curve_ = []
             self.history_ = {}
             self.validation_loss_curve_ = [] if self.early_stopping else None
-            self._optimizer = None
         else:
             self._check_warm_start_shapes(hidden)
+        if fresh or not incremental:
+            self._release_optimizers()
         self._to_device(self.device_)
 
-        params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
-        if not incremental or getattr(self, "_optimizer", None) is None:
-            self._optimizer = _adam(params, self.learning_rate_init, self.device_)
+        if getattr(self, "_optimizer", None) is None:
+            params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
+            self._optimizer = _adam(params, self.learning_rate_init)
         tprior = _torch_prior(self.prior_, self.n_components, self.device_)
         regularizer = self._make_regularizer(tprior, generator)
 
@@ -392,17 +393,16 @@ class BaseAutoencoder(
             self._load_state(best_state)
         self.best_loss_ = best if math.isfinite(best) else None
         if not incremental:
-            self._optimizer = None  # release the optimiser's state after fit
+            self._release_optimizers()  # free the optimisers' state after fit
         self._finish_fit(data, train_idx)
         return self
 
-    def _check_hidden_layer_sizes(self):
-        hidden = self.hidden_layer_sizes
-        hidden = [hidden] if isinstance(hidden, Integral) else list(hidden)
+    def _check_hidden_layer_sizes(self, name="hidden_layer_sizes"):
+        value = getattr(self, name)
+        hidden = [value] if isinstance(value, Integral) else list(np.ravel(value))
         if not all(isinstance(h, Integral) and h >= 1 for h in hidden):
             raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
+                f"{name} must be a sequence of positive integers, got {value!r}."
             )
         return tuple(int(h) for h in hidden)
 
@@ -491,6 +491,13 @@ class BaseAutoencoder(
         self.noise_variance_ = max(sq / count, 1e-8)
 
     # --------------------------------------------------------- state, devices
+    # Optimisers: kept between partial_fit calls, dropped after fit and in pickles.
+    _optimizer_attributes = ("_optimizer",)
+
+    def _release_optimizers(self):
+        for name in self._optimizer_attributes:
+            setattr(self, name, None)
+
     def _modules(self):
         return {
             "encoder_": self.encoder_,
@@ -514,7 +521,8 @@ class BaseAutoencoder(
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_optimizer", None)
+        for name in self._optimizer_attributes:
+            state.pop(name, None)
         for key, value in state.items():
             if isinstance(value, torch.nn.Module):
                 # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
@@ -725,8 +733,8 @@ class BaseAutoencoder(
         return float(np.mean(self.score_samples(X)))
 
 
-def _adam(params, lr, device):
-    """Adam, fused where this torch build supports it on the device."""
+def _adam(params, lr):
+    """Adam, fused where this torch build supports it on the parameters' device."""
     try:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):

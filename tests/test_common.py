@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_aae import MMDAutoencoder
+from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
 
 # Small networks and few epochs: the checks test the contract, not the fit.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
@@ -10,6 +10,10 @@ FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
 ESTIMATORS = [
     MMDAutoencoder(**FAST),
     MMDAutoencoder(encoder="gaussian", **FAST),
+    AdversarialAutoencoder(discriminator_hidden_layer_sizes=(8,), **FAST),
+    AdversarialAutoencoder(
+        encoder="gaussian", discriminator_hidden_layer_sizes=(8,), **FAST
+    ),
 ]
 
 
