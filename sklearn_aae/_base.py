@@ -249,14 +249,7 @@ class BaseAutoencoder(
 
     def _fit(self, X, incremental):
         fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            reset=fresh,
-            ensure_min_samples=2,
-        )
+        X = self._validate_X(X, reset=fresh, ensure_min_samples=2)
         hidden = self._check_hidden_layer_sizes()
         rng = check_random_state(self.random_state)
         init_seed, loop_seed, split_seed = (
@@ -327,6 +320,7 @@ class BaseAutoencoder(
                 epoch = self.n_iter_ + 1
                 if not all(math.isfinite(v) for v in record.values()):
                     self._load_state(good_state)
+                    self._release_optimizers()  # their moments hold NaN too
                     self._finish_fit(data, train_idx)
                     raise FloatingPointError(
                         f"Training diverged at epoch {epoch}: the loss is "
@@ -396,6 +390,27 @@ class BaseAutoencoder(
             self._release_optimizers()  # free the optimisers' state after fit
         self._finish_fit(data, train_idx)
         return self
+
+    def _validate_X(self, X, reset=False, **kwargs):
+        """``validate_data``, then a check that float32 training can hold X."""
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32],
+            reset=reset,
+            **kwargs,
+        )
+        if X.dtype == np.float64 and not _is_memory_mapped(X):
+            values = X.data if sparse.issparse(X) else X
+            largest = float(np.max(np.abs(values))) if values.size else 0.0
+            if largest > np.finfo(np.float32).max:
+                raise ValueError(
+                    f"X has values up to {largest:.3g}, beyond float32's range "
+                    "(the networks compute in float32); scale the data first, "
+                    "for example with sklearn.preprocessing.StandardScaler."
+                )
+        return X
 
     def _check_hidden_layer_sizes(self, name="hidden_layer_sizes"):
         value = getattr(self, name)
@@ -524,7 +539,9 @@ class BaseAutoencoder(
         for name in self._optimizer_attributes:
             state.pop(name, None)
         for key, value in state.items():
-            if isinstance(value, torch.nn.Module):
+            if isinstance(value, torch.nn.Module) and any(
+                t.device.type != "cpu" for t in value.state_dict().values()
+            ):
                 # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
                 state[key] = copy.deepcopy(value).cpu()
         return state
@@ -564,13 +581,7 @@ class BaseAutoencoder(
             Of the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            reset=False,
-        )
+        X = self._validate_X(X)
         data = _Data(X, self.device_)
         out = [self._encode_mean(xb).cpu() for xb in data.chunks()]
         return torch.cat(out).numpy().astype(X.dtype, copy=False)
@@ -654,13 +665,7 @@ class BaseAutoencoder(
             Natural log-density of each row (higher is better).
         """
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            reset=False,
-        )
+        X = self._validate_X(X)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         g = torch.Generator(device=self.device_).manual_seed(int(seed))
         tprior = _torch_prior(self.prior_, self.n_components, self.device_)
