@@ -388,6 +388,8 @@ class BaseAutoencoder(
         self.best_loss_ = best if math.isfinite(best) else None
         if not incremental:
             self._release_optimizers()  # free the optimisers' state after fit
+            if self.device_.type == "cuda":
+                torch.cuda.empty_cache()
         self._finish_fit(data, train_idx)
         return self
 
