@@ -139,7 +139,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
         Autoencoder loss per epoch.
     history_ : dict of list of float
         Per-epoch means of ``'reconstruction'``, ``'regularization'`` (generator
-        loss), ``'discriminator_loss'`` and ``'discriminator_accuracy'``. An
+        loss), ``'discriminator_loss'`` and ``'discriminator_accuracy'`` (all but
+        the first are absent when ``reg_weight=0``: the adversary is not trained). An
         accuracy stuck near 1 means the discriminator wins (codes far from the
         prior); near 0.5 with a generator loss near ``log 2``, a balanced game.
     validation_loss_curve_ : list of float or None

@@ -278,6 +278,8 @@ class BaseAutoencoder(
             self.validation_loss_curve_ = [] if self.early_stopping else None
         else:
             self._check_warm_start_shapes(hidden)
+            if self.early_stopping and self.validation_loss_curve_ is None:
+                self.validation_loss_curve_ = []
         if fresh or not incremental:
             self._release_optimizers()
         self._to_device(self.device_)
@@ -318,7 +320,10 @@ class BaseAutoencoder(
                 t0 = time.perf_counter()
                 record = self._run_epoch(data, train_idx_t, regularizer, generator)
                 epoch = self.n_iter_ + 1
-                if not all(math.isfinite(v) for v in record.values()):
+                if not (
+                    all(math.isfinite(v) for v in record.values())
+                    and self._parameters_finite()
+                ):
                     self._load_state(good_state)
                     self._release_optimizers()  # their moments hold NaN too
                     self._finish_fit(data, train_idx)
@@ -414,6 +419,15 @@ class BaseAutoencoder(
                 )
         return X
 
+    def _parameters_finite(self):
+        """Whether every fitted weight is finite (one host synchronisation)."""
+        flags = [
+            torch.isfinite(p).all()
+            for m in self._modules().values()
+            for p in m.parameters()
+        ]
+        return bool(torch.stack(flags).all())
+
     def _check_hidden_layer_sizes(self, name="hidden_layer_sizes"):
         value = getattr(self, name)
         hidden = [value] if isinstance(value, Integral) else list(np.ravel(value))
@@ -438,10 +452,8 @@ class BaseAutoencoder(
         perm = train_idx[
             torch.randperm(n, generator=generator, device=train_idx.device)
         ]
-        # Balanced batches (no batch of a single row unless n == 1).
-        n_batches = max(1, -(-n // self.batch_size))
         sums = None
-        for idx in perm.tensor_split(n_batches):
+        for idx in perm.tensor_split(_n_batches(n, self.batch_size)):
             losses = self._train_step(data.batch(idx), regularizer, generator)
             stacked = torch.stack(list(losses.values())) * idx.shape[0]
             sums = stacked if sums is None else sums + stacked
@@ -481,10 +493,7 @@ class BaseAutoencoder(
     @torch.no_grad()
     def _validation_loss(self, data, val_idx, regularizer):
         total, count = 0.0, 0
-        for start in range(0, len(val_idx), self.batch_size):
-            idx = val_idx[start : start + self.batch_size]
-            if len(idx) < 2:
-                continue
+        for idx in np.array_split(val_idx, _n_batches(len(val_idx), self.batch_size)):
             xb = data.batch(torch.as_tensor(idx, device=self.device_))
             z = self._encode_mean(xb)
             loss = torch.nn.functional.mse_loss(self.decoder_(z), xb)
@@ -537,7 +546,8 @@ class BaseAutoencoder(
             m.to(device)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # object.__getstate__ returns the live __dict__ on Python >= 3.11: copy it.
+        state = dict(super().__getstate__())
         for name in self._optimizer_attributes:
             state.pop(name, None)
         for key, value in state.items():
@@ -738,6 +748,15 @@ class BaseAutoencoder(
         score : float
         """
         return float(np.mean(self.score_samples(X)))
+
+
+def _n_batches(n, batch_size):
+    """How many nearly equal batches to cut ``n`` rows into.
+
+    None is larger than ``batch_size`` and none has a single row unless
+    ``n == 1`` (the MMD U-statistic needs two), so ``batch_size=1`` acts as 2.
+    """
+    return max(1, min(-(-n // batch_size), n // 2))
 
 
 def _adam(params, lr):

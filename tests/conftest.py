@@ -1,0 +1,15 @@
+"""Test-suite settings."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # The tests train tiny networks, which gain nothing from intra-op threads; on
+    # a loaded 2-core machine OpenMP spin-waits make them up to 100x slower. The
+    # library itself never changes the thread count; restored after the session.
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
