@@ -2,7 +2,13 @@
 
 from ._adversarial import AdversarialAutoencoder
 from ._mmd import MMDAutoencoder, mmd_to_prior
-from .priors import GaussianMixturePrior, GaussianPrior
+from .priors import (
+    GaussianMixturePrior,
+    GaussianPrior,
+    LaplacePrior,
+    SwissRollPrior,
+    UniformPrior,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -12,5 +18,8 @@ __all__ = [
     "mmd_to_prior",
     "GaussianPrior",
     "GaussianMixturePrior",
+    "LaplacePrior",
+    "UniformPrior",
+    "SwissRollPrior",
     "__version__",
 ]

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from hypothesis import settings
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -13,3 +14,8 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+# Property-based tests are deterministic: the same examples on every run.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.load_profile("deterministic")

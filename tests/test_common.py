@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
+from sklearn_aae import AdversarialAutoencoder, LaplacePrior, MMDAutoencoder
 
 # Small networks and few epochs: the checks test the contract, not the fit.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
@@ -10,6 +10,7 @@ FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
 ESTIMATORS = [
     MMDAutoencoder(**FAST),
     MMDAutoencoder(encoder="gaussian", **FAST),
+    MMDAutoencoder(kernel="imq", prior=LaplacePrior(), **FAST),
     AdversarialAutoencoder(discriminator_hidden_layer_sizes=(8,), **FAST),
     AdversarialAutoencoder(
         encoder="gaussian", discriminator_hidden_layer_sizes=(8,), **FAST

@@ -1,0 +1,389 @@
+"""Tests of sklearn_aae.priors: densities, sampling, validation, parameter API."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from scipy.special import logsumexp
+from sklearn.base import clone
+
+from sklearn_aae import MMDAutoencoder
+from sklearn_aae.priors import (
+    GaussianMixturePrior,
+    GaussianPrior,
+    LaplacePrior,
+    SwissRollPrior,
+    UniformPrior,
+    _check_prior,
+    _torch_prior,
+)
+
+# p-value below which a KS test fails; the seeds are fixed, so the tests are
+# deterministic (and a correct sampler passes them with probability 0.999).
+KS_ALPHA = 1e-3
+N_KS = 20_000
+
+_rng = np.random.RandomState(0)
+_A = _rng.normal(size=(2, 3, 3))
+FULL_COVARIANCES = _A @ np.swapaxes(_A, 1, 2) / 3 + 0.2 * np.eye(3)
+
+GAUSSIAN_PRIORS = [
+    GaussianPrior(),
+    GaussianPrior(loc=1.5, scale=0.5),
+    GaussianPrior(loc=[0.0, 1.0, -2.0], scale=[1.0, 0.3, 2.5]),
+]
+
+MIXTURE_PRIORS = [
+    GaussianMixturePrior(means=[[-2.0, 0.0], [2.0, 1.0]], covariances=0.5),
+    GaussianMixturePrior(
+        means=[[-1.0], [0.0], [3.0]], covariances=[0.2, 1.0, 0.5], weights=[1, 2, 1]
+    ),
+    GaussianMixturePrior(
+        means=[[0.0, 0.0, 0.0], [2.0, -1.0, 1.0]],
+        covariances=[[1.0, 0.5, 2.0], [0.3, 0.3, 0.3]],
+        weights=[0.25, 0.75],
+    ),
+    GaussianMixturePrior(
+        means=[[0.0, 0.0, 0.0], [1.0, 1.0, -1.0]], covariances=FULL_COVARIANCES
+    ),
+    GaussianMixturePrior.ring(),
+]
+
+
+def _mixture_arrays(prior):
+    """Means, full covariances and normalised weights, via the public parameters."""
+    return prior._mixture_params(np.asarray(prior.means).shape[1])
+
+
+def _dims(prior):
+    return prior._n_dims() or 2
+
+
+@pytest.mark.parametrize("prior", GAUSSIAN_PRIORS)
+def test_gaussian_log_prob_matches_scipy(prior):
+    d = _dims(prior)
+    Z = np.random.RandomState(1).normal(scale=2.0, size=(50, d))
+    loc = np.broadcast_to(prior.loc, (d,))
+    scale = np.broadcast_to(prior.scale, (d,))
+    expected = stats.multivariate_normal(loc, np.diag(scale**2)).logpdf(Z)
+    np.testing.assert_allclose(prior.log_prob(Z), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("prior", MIXTURE_PRIORS)
+def test_mixture_log_prob_matches_scipy(prior):
+    means, covs, weights = _mixture_arrays(prior)
+    Z = np.random.RandomState(1).normal(scale=2.0, size=(50, means.shape[1]))
+    per_component = np.stack(
+        [
+            stats.multivariate_normal(m, c).logpdf(Z)
+            for m, c in zip(means, covs, strict=True)
+        ],
+        axis=1,
+    ).reshape(len(Z), -1)
+    expected = logsumexp(per_component + np.log(weights), axis=1)
+    np.testing.assert_allclose(prior.log_prob(Z), expected, rtol=1e-10)
+
+
+def test_mixture_log_prob_is_finite_far_away():
+    prior = GaussianMixturePrior.ring()
+    lp = prior.log_prob([[1e3, -1e3], [0.0, 1e4]])
+    assert np.all(np.isfinite(lp))
+    assert np.all(lp < -1e5)
+
+
+@pytest.mark.parametrize("prior", GAUSSIAN_PRIORS)
+def test_gaussian_samples_pass_ks_test(prior):
+    d = _dims(prior)
+    Z = prior._to_torch(d, dtype=torch.float64).sample(
+        N_KS, torch.Generator().manual_seed(0)
+    )
+    loc = np.broadcast_to(prior.loc, (d,))
+    scale = np.broadcast_to(prior.scale, (d,))
+    for j in range(d):
+        p = stats.kstest(Z[:, j].numpy(), stats.norm(loc[j], scale[j]).cdf).pvalue
+        assert p > KS_ALPHA
+
+
+@pytest.mark.parametrize("prior", MIXTURE_PRIORS)
+def test_mixture_samples_pass_ks_test(prior):
+    # Every coordinate, and the projection on (1, ..., 1), against the mixture's
+    # 1-D marginal sum_k w_k N(a^T mu_k, a^T S_k a).
+    means, covs, weights = _mixture_arrays(prior)
+    d = means.shape[1]
+    Z = prior.sample(N_KS, random_state=0)
+    directions = np.vstack([np.eye(d), np.ones((1, d))])
+    for a in directions:
+        m = means @ a
+        s = np.sqrt(np.einsum("i,kij,j->k", a, covs, a))
+
+        def cdf(x, m=m, s=s):
+            return (weights * stats.norm.cdf((np.asarray(x)[:, None] - m) / s)).sum(1)
+
+        assert stats.kstest(Z @ a, cdf).pvalue > KS_ALPHA
+
+
+# (prior, scipy distribution of each coordinate) for the factorised priors.
+FACTORISED_PRIORS = [
+    (LaplacePrior(), [stats.laplace(0.0, 1.0)]),
+    (
+        LaplacePrior(loc=[1.0, -2.0], scale=[0.3, 2.0]),
+        [stats.laplace(1.0, 0.3), stats.laplace(-2.0, 2.0)],
+    ),
+    (UniformPrior(), [stats.uniform(-1.0, 2.0)]),
+    (
+        UniformPrior(low=[0.0, -3.0], high=[0.5, 1.0]),
+        [stats.uniform(0.0, 0.5), stats.uniform(-3.0, 4.0)],
+    ),
+]
+OTHER_PRIORS = [p for p, _ in FACTORISED_PRIORS] + [
+    SwissRollPrior(),
+    SwissRollPrior(noise=0.2),
+]
+
+
+@pytest.mark.parametrize("prior, marginals", FACTORISED_PRIORS)
+def test_factorised_log_prob_matches_scipy(prior, marginals):
+    rng = np.random.RandomState(0)
+    Z = np.column_stack([m.rvs(size=40, random_state=rng) for m in marginals])
+    Z[::4] *= 3.0  # some points outside the uniform box
+    expected = sum(m.logpdf(Z[:, j]) for j, m in enumerate(marginals))
+    np.testing.assert_allclose(prior.log_prob(Z), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("prior, marginals", FACTORISED_PRIORS)
+def test_factorised_samples_pass_ks_test(prior, marginals):
+    Z = prior.sample(N_KS, random_state=0)
+    for j, m in enumerate(marginals):
+        assert stats.kstest(Z[:, j], m.cdf).pvalue > KS_ALPHA
+
+
+def test_uniform_log_prob_is_minus_inf_outside_the_box():
+    lp = UniformPrior(low=[0.0, 0.0], high=[1.0, 2.0]).log_prob(
+        [[0.5, 1.0], [1.5, 1.0], [0.5, -0.1], [0.0, 2.0]]
+    )
+    np.testing.assert_allclose(lp, [-np.log(2.0), -np.inf, -np.inf, -np.log(2.0)])
+
+
+def test_swiss_roll_samples_follow_the_spiral():
+    prior = SwissRollPrior(radius=2.0, n_turns=1.5)
+    Z = prior.sample(N_KS, random_state=0)
+    s = np.linalg.norm(Z, axis=1) / 2.0  # s = sqrt(u), u ~ Uniform(0, 1)
+    assert stats.kstest(s**2, "uniform").pvalue > KS_ALPHA
+    angle = 2 * np.pi * 1.5 * s
+    np.testing.assert_allclose(
+        Z, 2.0 * s[:, None] * np.c_[np.cos(angle), np.sin(angle)]
+    )
+
+
+def test_swiss_roll_has_no_density_and_no_closed_form():
+    prior = SwissRollPrior()
+    with pytest.raises(AttributeError, match="no density"):
+        prior.log_prob([[0.0, 0.0]])
+    with pytest.raises(AttributeError, match="no closed-form kernel means"):
+        prior.rbf_kernel_mean([[0.0, 0.0]])
+    tprior = _torch_prior(_check_prior(prior, 2), 2, torch.device("cpu"))
+    assert tprior.rbf_terms is None
+    with pytest.raises(ValueError, match="dimension n_components=3"):
+        _check_prior(prior, 3)
+
+
+@pytest.mark.parametrize(
+    "prior, match",
+    [
+        (LaplacePrior(scale=0.0), "'scale' parameter"),
+        (LaplacePrior(scale=[1.0, 0.0]), "scale must be positive"),
+        (LaplacePrior(loc=[0.0, 1.0], scale=[1.0, 1.0, 1.0]), "different lengths"),
+        (UniformPrior(low=1.0, high=0.0), "high must exceed low"),
+        (UniformPrior(low=[0.0, 1.0], high=1.0), "high must exceed low"),
+        (UniformPrior(low=[0.0, np.nan]), "low must be finite"),
+        (SwissRollPrior(radius=-1.0), "'radius' parameter"),
+        (SwissRollPrior(noise=-0.1), "'noise' parameter"),
+    ],
+)
+def test_invalid_parameters_of_other_priors_raise(prior, match):
+    with pytest.raises(ValueError, match=match):
+        prior.sample(2)
+
+
+@pytest.mark.parametrize(
+    "prior", GAUSSIAN_PRIORS[1:] + MIXTURE_PRIORS[:2] + OTHER_PRIORS
+)
+def test_sample_is_reproducible_with_random_state(prior):
+    a = prior.sample(10, random_state=0)
+    np.testing.assert_array_equal(a, prior.sample(10, random_state=0))
+    np.testing.assert_array_equal(
+        a, prior.sample(10, random_state=np.random.RandomState(0))
+    )
+    assert not np.array_equal(a, prior.sample(10, random_state=1))
+    assert a.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "prior", GAUSSIAN_PRIORS[1:] + MIXTURE_PRIORS[:2] + OTHER_PRIORS
+)
+def test_torch_sample_uses_only_the_generator(prior):
+    tprior = prior._to_torch(_dims(prior))
+    state = torch.get_rng_state()
+    a = tprior.sample(16, torch.Generator().manual_seed(3))
+    b = tprior.sample(16, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b)
+    assert a.dtype == torch.float32 and a.shape == (16, _dims(prior))
+
+
+@pytest.mark.parametrize("prior", GAUSSIAN_PRIORS + MIXTURE_PRIORS + OTHER_PRIORS)
+def test_torch_variance_matches_samples(prior):
+    tprior = prior._to_torch(_dims(prior), dtype=torch.float64)
+    Z = tprior.sample(200_000, torch.Generator().manual_seed(0)).numpy()
+    assert tprior.variance() == pytest.approx(Z.var(0).mean(), rel=0.02)
+
+
+def test_mixture_weights_set_component_frequencies():
+    prior = GaussianMixturePrior(
+        means=[[-10.0], [10.0]], covariances=0.1, weights=[1.0, 3.0]
+    )
+    Z = prior.sample(20_000, random_state=0)
+    # Binomial(20000, 0.75): standard deviation 0.003 of the frequency.
+    assert np.mean(Z[:, 0] > 0) == pytest.approx(0.75, abs=0.015)
+
+
+def test_ring_geometry():
+    prior = GaussianMixturePrior.ring(
+        n_mixture_components=6, radius=2.0, radial_std=0.4, tangential_std=0.1
+    )
+    means, covs, _ = _mixture_arrays(prior)
+    np.testing.assert_allclose(np.linalg.norm(means, axis=1), 2.0)
+    eigenvalues = np.linalg.eigvalsh(covs)
+    np.testing.assert_allclose(eigenvalues, [[0.01, 0.16]] * 6, rtol=1e-12)
+    # The long axis of each component points along its radius.
+    radial = means / 2.0
+    np.testing.assert_allclose(np.einsum("ki,kij,kj->k", radial, covs, radial), 0.16)
+
+
+# (prior, n_dims, error message); InvalidParameterError is a ValueError.
+INVALID_PRIORS = [
+    (GaussianPrior(scale=-1.0), 1, "'scale' parameter"),
+    (GaussianPrior(scale=[1.0, -1.0]), 2, "scale must be positive"),
+    (GaussianPrior(loc=[0.0, np.inf]), 2, "loc must be finite"),
+    (GaussianPrior(loc=[[0.0]]), 1, "loc must be a scalar or 1-D"),
+    (GaussianPrior(loc=[0.0, 1.0], scale=[1.0, 1.0, 1.0]), 2, "different lengths"),
+    (GaussianMixturePrior(means=[0.0, 1.0]), 2, "means must be a non-empty 2-D"),
+    (GaussianMixturePrior(means=np.zeros((0, 2))), 2, "means must be a non-empty"),
+    (GaussianMixturePrior(means=[[np.nan, 0.0]]), 2, "means must be finite"),
+    (
+        GaussianMixturePrior(means=[[0.0, 0.0]], covariances=np.ones((1, 3))),
+        2,
+        r"covariances must have shape \(1, 2, 2\)",
+    ),
+    (GaussianMixturePrior(means=[[0.0]], covariances=-1.0), 1, "'covariances'"),
+    (
+        GaussianMixturePrior(
+            means=[[0.0, 0.0]], covariances=[[[1.0, 2.0], [2.0, 1.0]]]
+        ),
+        2,
+        "positive definite",
+    ),
+    (
+        GaussianMixturePrior(means=[[0.0, 0.0]], covariances=[[[1.0, 0.5], [0, 1]]]),
+        2,
+        "symmetric",
+    ),
+    (
+        GaussianMixturePrior(means=[[0.0], [1.0]], weights=[1.0, -0.5]),
+        1,
+        "weights must be 2 non-negative",
+    ),
+    (
+        GaussianMixturePrior(means=[[0.0], [1.0]], weights=[1.0]),
+        1,
+        "weights must be 2 non-negative",
+    ),
+    (
+        GaussianMixturePrior(means=[[0.0], [1.0]], weights=[0.0, 0.0]),
+        1,
+        "positive sum",
+    ),
+]
+
+
+@pytest.mark.parametrize("prior, n_dims, match", INVALID_PRIORS)
+def test_invalid_parameters_raise(prior, n_dims, match):
+    with pytest.raises(ValueError, match=match):
+        prior.sample(2)
+    with pytest.raises(ValueError, match=match):
+        _check_prior(prior, n_dims)
+
+
+@pytest.mark.parametrize(
+    "prior, n_dims",
+    [
+        (GaussianPrior(loc=[0.0, 0.0]), 3),
+        (GaussianPrior(scale=[1.0]), 2),
+        (GaussianMixturePrior.ring(), 3),
+    ],
+)
+def test_check_prior_rejects_dimension_mismatch(prior, n_dims):
+    with pytest.raises(ValueError, match=f"dimension n_components={n_dims}"):
+        _check_prior(prior, n_dims)
+
+
+class _UserPrior:
+    def __init__(self, n_dims=2):
+        self.n_dims = n_dims
+
+    def sample(self, n_samples, random_state=None):
+        return np.random.RandomState(random_state).normal(size=(n_samples, 3))
+
+
+def test_check_prior_validates_user_priors():
+    with pytest.raises(TypeError, match="sample\\(n_samples, random_state\\)"):
+        _check_prior(object(), 2)
+    with pytest.raises(ValueError, match=r"expected \(2, 2\)"):
+        _check_prior(_UserPrior(), 2)
+    checked = _check_prior(_UserPrior(), 3)
+    assert isinstance(checked, _UserPrior)
+    tprior = _torch_prior(checked, 3, torch.device("cpu"))
+    assert tprior.rbf_terms is None
+    assert tprior.sample(4, torch.Generator().manual_seed(0)).shape == (4, 3)
+    with pytest.raises(AttributeError, match="no log_prob method"):
+        tprior.log_prob(torch.zeros(1, 3))
+
+
+def test_check_prior_none_is_standard_normal_and_copies():
+    assert isinstance(_check_prior(None, 4), GaussianPrior)
+    prior = GaussianPrior(scale=2.0)
+    checked = _check_prior(prior, 4)
+    assert checked is not prior
+    assert checked.get_params() == prior.get_params()
+
+
+@pytest.mark.parametrize("n_samples, error", [(0, ValueError), (1.5, TypeError)])
+def test_sample_rejects_bad_n_samples(n_samples, error):
+    with pytest.raises(error, match="n_samples must be"):
+        GaussianPrior().sample(n_samples)
+
+
+@pytest.mark.parametrize("prior", GAUSSIAN_PRIORS + MIXTURE_PRIORS + OTHER_PRIORS)
+def test_clone_and_get_params(prior):
+    cloned = clone(prior)
+    assert cloned is not prior
+    params, cloned_params = prior.get_params(), cloned.get_params()
+    assert params.keys() == cloned_params.keys()
+    for key, value in params.items():
+        np.testing.assert_array_equal(cloned_params[key], value)
+    np.testing.assert_array_equal(
+        cloned.sample(5, random_state=0), prior.sample(5, random_state=0)
+    )
+
+
+def test_set_params_changes_the_prior():
+    prior = GaussianPrior().set_params(scale=3.0)
+    assert prior.scale == 3.0
+    assert prior.log_prob([[0.0]])[0] == pytest.approx(stats.norm(0, 3).logpdf(0))
+
+
+def test_nested_prior_params_in_estimator():
+    est = MMDAutoencoder(prior=GaussianPrior())
+    assert est.get_params()["prior__scale"] == 1.0
+    est.set_params(prior__scale=2.5, prior__loc=1.0)
+    assert est.prior.scale == 2.5 and est.prior.loc == 1.0
