@@ -147,7 +147,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
     best_loss_ : float or None
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

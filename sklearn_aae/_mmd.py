@@ -154,7 +154,7 @@ class MMDAutoencoder(BaseAutoencoder):
     n_iter_ : int
         Number of epochs run.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also
