@@ -1,5 +1,6 @@
 """BaseAutoencoder: the one training loop and everything the estimators share."""
 
+import contextlib
 import copy
 import math
 import mmap
@@ -60,6 +61,60 @@ def _is_memory_mapped(X):
     return False
 
 
+def _releasable_mapping(X):
+    """The ``mmap`` under a memory-mapped array whose pages may be dropped, or None.
+
+    Copy-on-write maps are excluded: dropping their pages would discard the
+    user's in-memory edits.
+    """
+    base = X
+    while base is not None:
+        if isinstance(base, np.memmap) and getattr(base, "mode", "c") in {
+            "c",
+            "copyonwrite",
+        }:
+            return None
+        if isinstance(base, mmap.mmap):
+            return base
+        base = getattr(base, "base", None)
+    return None
+
+
+def _release_pages(mapping):
+    """Drop a mapping's pages from this process's RSS (the OS page cache keeps them).
+
+    Streaming a memory-mapped file would otherwise leave every page read resident
+    in the process, so peak memory would grow to the file's size.
+    """
+    if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            mapping.madvise(mmap.MADV_DONTNEED)
+
+
+def _check_memmap_values(X, chunk_bytes=64 * 2**20):
+    """The finite (and float32-range) check, a chunk of a memory-mapped X at a time."""
+    mapping = _releasable_mapping(X)
+    step = max(1, chunk_bytes // max(1, X.itemsize * X.shape[1]))
+    limit = np.finfo(np.float32).max
+    for start in range(0, X.shape[0], step):
+        chunk = X[start : start + step]
+        finite = np.isfinite(chunk.sum()) or np.isfinite(chunk).all()
+        largest = float(np.max(np.abs(chunk))) if X.dtype == np.float64 else 0.0
+        _release_pages(mapping)
+        if not finite:
+            raise ValueError("Input X contains NaN or infinity.")
+        if largest > limit:
+            raise ValueError(_too_large_message(largest))
+
+
+def _too_large_message(largest):
+    return (
+        f"X has values up to {largest:.3g}, beyond float32's range (the networks "
+        "compute in float32); scale the data first, for example with "
+        "sklearn.preprocessing.StandardScaler."
+    )
+
+
 class _Data:
     """The training rows, as one tensor on the device or streamed a batch at a time.
 
@@ -73,8 +128,11 @@ class _Data:
         self.device = device
         self.n = X.shape[0]
         self.streamed = sparse.issparse(X) or _is_memory_mapped(X)
+        self._mapping = None
         if self.streamed:
             self.X = X.tocsr() if sparse.issparse(X) else X
+            if not sparse.issparse(X):
+                self._mapping = _releasable_mapping(X)
         else:
             self.X = torch.as_tensor(
                 np.ascontiguousarray(X, dtype=np.float32), device=device
@@ -87,6 +145,7 @@ class _Data:
         rows = self.X[idx]
         rows = rows.toarray() if sparse.issparse(rows) else rows
         out = torch.from_numpy(np.asarray(rows, dtype=np.float32))
+        _release_pages(self._mapping)  # rows is a copy: the file's pages can go
         if self.device.type == "cuda":
             return out.pin_memory().to(self.device, non_blocking=True)
         return out.to(self.device)
@@ -399,24 +458,28 @@ class BaseAutoencoder(
         return self
 
     def _validate_X(self, X, reset=False, **kwargs):
-        """``validate_data``, then a check that float32 training can hold X."""
+        """``validate_data``, then a check that float32 training can hold X.
+
+        A memory-mapped X is checked a chunk at a time, releasing the pages read,
+        so that validation does not pull the whole file into memory.
+        """
+        mapped = isinstance(X, np.ndarray) and _is_memory_mapped(X)
         X = validate_data(
             self,
             X,
             accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32],
             reset=reset,
+            ensure_all_finite=not mapped,
             **kwargs,
         )
-        if X.dtype == np.float64 and not _is_memory_mapped(X):
+        if mapped:
+            _check_memmap_values(X)
+        elif X.dtype == np.float64:
             values = X.data if sparse.issparse(X) else X
             largest = float(np.max(np.abs(values))) if values.size else 0.0
             if largest > np.finfo(np.float32).max:
-                raise ValueError(
-                    f"X has values up to {largest:.3g}, beyond float32's range "
-                    "(the networks compute in float32); scale the data first, "
-                    "for example with sklearn.preprocessing.StandardScaler."
-                )
+                raise ValueError(_too_large_message(largest))
         return X
 
     def _parameters_finite(self):

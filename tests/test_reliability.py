@@ -221,3 +221,14 @@ def test_random_valid_inputs_never_crash(
     assert Z.shape == (n_samples, n_components) and np.all(np.isfinite(Z))
     assert est.inverse_transform(Z).shape == X.shape
     assert np.all(np.isfinite(est.score_samples(X)))
+
+
+def test_memmap_with_nan_is_rejected_chunk_by_chunk(tmp_path):
+    path = tmp_path / "X.dat"
+    mm = np.memmap(path, dtype=np.float64, mode="w+", shape=X_OK.shape)
+    mm[:] = X_OK
+    mm[-1, -1] = np.nan
+    mm.flush()
+    ro = np.memmap(path, dtype=np.float64, mode="r", shape=X_OK.shape)
+    with pytest.raises(ValueError, match="NaN"):
+        MMDAutoencoder(**FAST).fit(ro)
