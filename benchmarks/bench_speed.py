@@ -114,8 +114,9 @@ class Ours:
         return (time.perf_counter() - t0, *self.inner[-1])
 
 
-def ours_mmd(X):
+def ours_mmd(X, precision="float32"):
     est = MMDAutoencoder(
+        precision=precision,
         n_components=N_COMPONENTS,
         hidden_layer_sizes=HIDDEN,
         batch_size=BATCH,
@@ -124,11 +125,13 @@ def ours_mmd(X):
         device="cpu",
         random_state=0,
     )
-    return Ours("MMDAutoencoder", est, X)
+    suffix = "" if precision == "float32" else f" ({precision})"
+    return Ours("MMDAutoencoder" + suffix, est, X)
 
 
-def ours_aae(X):
+def ours_aae(X, precision="float32"):
     est = AdversarialAutoencoder(
+        precision=precision,
         n_components=N_COMPONENTS,
         hidden_layer_sizes=HIDDEN,
         discriminator_hidden_layer_sizes=DISC_HIDDEN,
@@ -138,7 +141,8 @@ def ours_aae(X):
         device="cpu",
         random_state=0,
     )
-    return Ours("AdversarialAutoencoder", est, X)
+    suffix = "" if precision == "float32" else f" ({precision})"
+    return Ours("AdversarialAutoencoder" + suffix, est, X)
 
 
 # ------------------------------------------------------------ hand-written
@@ -414,6 +418,7 @@ def main(argv=None):
     X = np.random.RandomState(0).uniform(size=(n, N_FEATURES)).astype(np.float32)
     tmpdir = tempfile.mkdtemp(prefix="bench_speed_")
     runners, skipped = [ours_mmd(X), ours_aae(X)], []
+    runners += [ours_mmd(X, "bfloat16"), ours_aae(X, "bfloat16")]
     runners += [
         HandWritten("hand-written MMD loop", X, False),
         HandWritten("hand-written MMD, default Adam", X, False, fused=False),
@@ -452,6 +457,8 @@ def main(argv=None):
     fl = {adv: floor(n, adv, rates) for adv in (False, True)}
     peer = {
         "MMDAutoencoder": "pythae WAE_MMD",
+        "MMDAutoencoder (bfloat16)": "pythae WAE_MMD",
+        "AdversarialAutoencoder (bfloat16)": "pythae Adversarial_AE",
         "hand-written MMD loop": "pythae WAE_MMD",
         "hand-written MMD, default Adam": "pythae WAE_MMD",
         "pythae WAE_MMD": "pythae WAE_MMD",

@@ -121,6 +121,11 @@ class AdversarialAutoencoder(BaseAutoencoder):
     tol : float, default=1e-4
     device : str, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU.
+    precision : {'float32', 'bfloat16'}, default='float32'
+        ``'bfloat16'`` runs the encoder and decoder passes of training under
+        ``torch.autocast`` with bfloat16 (faster on CPUs with AVX512-BF16 or AMX
+        and on GPUs with tensor cores); weights, losses and the regulariser stay
+        float32, and inference is always float32.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batches and all sampling through a local
         ``torch.Generator``. An int gives identical results on the CPU.
@@ -204,6 +209,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -223,6 +229,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,

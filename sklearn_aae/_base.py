@@ -188,6 +188,7 @@ class BaseAutoencoder(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "device": [str],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -211,6 +212,7 @@ class BaseAutoencoder(
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -229,6 +231,7 @@ class BaseAutoencoder(
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -525,8 +528,12 @@ class BaseAutoencoder(
 
     def _train_step(self, xb, regularizer, generator):
         """One optimiser step on a batch: encode once, decode, loss, step."""
-        z = self._encode_train(xb, generator)
-        recon = torch.nn.functional.mse_loss(self.decoder_(z), xb)
+        with self._autocast():
+            z = self._encode_train(xb, generator)
+            xhat = self.decoder_(z)
+        # Losses and the regulariser work in float32 whatever the precision.
+        z = z.float()
+        recon = torch.nn.functional.mse_loss(xhat.float(), xb)
         losses = {"reconstruction": recon}
         if self.reg_weight > 0:
             reg = regularizer(z)
@@ -538,6 +545,12 @@ class BaseAutoencoder(
         loss.backward()
         self._optimizer.step()
         return {"loss": loss.detach(), **{k: v.detach() for k, v in losses.items()}}
+
+    def _autocast(self):
+        """bfloat16 autocast of the network passes in training, when asked for."""
+        if self.precision == "bfloat16":
+            return torch.autocast(self.device_.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _encode_train(self, X, generator):
         """Codes for training: the deterministic code, or a draw from q(z|x)."""

@@ -121,6 +121,11 @@ class MMDAutoencoder(BaseAutoencoder):
     device : str, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU; or any torch
         device string (``'cpu'``, ``'cuda'``, ``'cuda:1'``).
+    precision : {'float32', 'bfloat16'}, default='float32'
+        ``'bfloat16'`` runs the encoder and decoder passes of training under
+        ``torch.autocast`` with bfloat16 (faster on CPUs with AVX512-BF16 or AMX
+        and on GPUs with tensor cores); weights, losses and the regulariser stay
+        float32, and inference is always float32.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the batches and all sampling (a local
         ``torch.Generator``; the global torch RNG is untouched). An int gives
@@ -203,6 +208,7 @@ class MMDAutoencoder(BaseAutoencoder):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -222,6 +228,7 @@ class MMDAutoencoder(BaseAutoencoder):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             device=device,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,

@@ -808,3 +808,21 @@ def test_sample_is_decoded_prior_draw(make):
     X_new = est.sample(3, random_state=0)
     X_zero = est.inverse_transform(np.zeros((3, 2)))
     assert_allclose(X_new, X_zero, atol=1e-4)
+
+
+# ------------------------------------------------------------------- precision
+@parametrize_factories
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_bfloat16_precision_trains_like_float32(make, encoder):
+    fits = {
+        precision: make(precision=precision, encoder=encoder, max_iter=10).fit(
+            X_DIGITS
+        )
+        for precision in ("float32", "bfloat16")
+    }
+    Z = fits["bfloat16"].transform(X_DIGITS)
+    assert Z.dtype == np.float64 and np.all(np.isfinite(Z))
+    assert all(p.dtype == torch.float32 for p in _parameters(fits["bfloat16"]))
+    # Same training budget: reconstruction within 20% of the float32 run.
+    recon = {k: est.history_["reconstruction"][-1] for k, est in fits.items()}
+    assert recon["bfloat16"] < 1.2 * recon["float32"]
