@@ -32,6 +32,7 @@ multiquadratic (IMQ) kernel is such a mixture of RBFs (see
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -224,54 +225,111 @@ def imq_rbf_quadrature(bandwidths):
     return rbf_bandwidths, w.repeat(bandwidths.numel())
 
 
-def gaussian_mixture_rbf_factors(covariances, bandwidths):
-    """Precompute what the closed-form kernel mean needs, per scale and component.
+class GaussianRBFFactors(NamedTuple):
+    """Precomputed pieces of the closed-form kernel mean of a Gaussian mixture.
+
+    One column per (scale, component) pair ``p = (b, k)``, with
+    ``A_p = (S_k + l_b^2 I)^{-1}``: ``quad`` holds ``A_p`` (its diagonal when
+    every ``A_p`` is diagonal), ``lin`` is ``-2 A_p mu_k``, ``const`` is
+    ``mu_k^T A_p mu_k`` and ``log_const`` is
+    ``log w_b + log pi_k - 1/2 log det(I + S_k / l_b^2)``. Means are taken
+    relative to ``center`` (the mixture's mean), which is subtracted from the
+    codes first, so that expanding the quadratic forms loses no precision for
+    priors far from the origin.
+    """
+
+    center: torch.Tensor  # (d,)
+    quad: torch.Tensor  # (d, P) if diagonal else (d * d, P)
+    lin: torch.Tensor  # (d, P)
+    const: torch.Tensor  # (P,)
+    log_const: torch.Tensor  # (P,)
+    diagonal: bool
+
+    def to(self, device, dtype):
+        """The same factors as tensors of ``dtype`` on ``device``."""
+        return GaussianRBFFactors(
+            *(t.to(device, dtype) for t in self[:5]), diagonal=self.diagonal
+        )
+
+
+def _inverse_and_log_scale(covariances, bandwidths):
+    """``(S_k + l_b^2 I)^{-1}`` of shape (B, K, d, d) and
+    ``-1/2 log det(I + S_k / l_b^2)`` of shape (B, K)."""
+    d = covariances.shape[-1]
+    l2 = (bandwidths**2).to(covariances.dtype)
+    eye = torch.eye(d, dtype=covariances.dtype, device=covariances.device)
+    L = torch.linalg.cholesky(covariances[None] + l2[:, None, None, None] * eye)
+    logdet = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+    return torch.cholesky_inverse(L), -0.5 * (logdet - d * torch.log(l2)[:, None])
+
+
+def _log_scale_weights(bandwidths, scale_weights, dtype):
+    if scale_weights is None:
+        B = bandwidths.shape[0]
+        return torch.full((B,), -math.log(B), dtype=dtype, device=bandwidths.device)
+    return torch.log(scale_weights.to(dtype))
+
+
+def gaussian_mixture_rbf_factors(
+    means, covariances, log_weights, bandwidths, scale_weights=None
+):
+    """Precompute the closed-form kernel mean of a Gaussian mixture (see above).
+
+    The kernel mean is ``sum_p exp(log_const_p - q_p(z) / 2)`` with the
+    quadratic forms ``q_p(z) = (z - mu_k)^T A_p (z - mu_k)`` expanded as
+    ``z^T A_p z - 2 z^T A_p mu_k + mu_k^T A_p mu_k``, so that a batch of codes
+    needs two matrix products, whatever the number of scales and components.
 
     Parameters
     ----------
+    means : Tensor of shape (K, d)
     covariances : Tensor of shape (K, d, d)
         Component covariances (positive semi-definite).
+    log_weights : Tensor of shape (K,)
     bandwidths : Tensor of shape (B,)
+    scale_weights : Tensor of shape (B,), default=None
+        Weights of the RBF scales (``None``: their mean).
 
     Returns
     -------
-    whiten : Tensor of shape (B, K, d, d)
-        ``L^{-1}`` where ``L L^T = S_k + l_b^2 I``.
-    log_scale : Tensor of shape (B, K)
-        ``-1/2 log det(I + S_k / l_b^2)``.
+    factors : GaussianRBFFactors
 
     Examples
     --------
     >>> import torch
-    >>> W, c = gaussian_mixture_rbf_factors(torch.eye(2)[None], torch.tensor([1.0]))
-    >>> tuple(W.shape), tuple(c.shape)
-    ((1, 1, 2, 2), (1, 1))
+    >>> f = gaussian_mixture_rbf_factors(torch.zeros(1, 2), torch.eye(2)[None],
+    ...                                  torch.zeros(1), torch.tensor([1.0, 2.0]))
+    >>> tuple(f.quad.shape), f.diagonal
+    ((2, 2), True)
     """
-    K, d, _ = covariances.shape
-    l2 = (bandwidths**2).to(covariances.dtype)
-    eye = torch.eye(d, dtype=covariances.dtype, device=covariances.device)
-    A = covariances[None] + l2[:, None, None, None] * eye  # (B, K, d, d)
-    L = torch.linalg.cholesky(A)
-    whiten = torch.linalg.solve_triangular(L, eye.expand_as(L), upper=False)
-    logdet_A = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-    log_scale = -0.5 * (logdet_A - d * torch.log(l2)[:, None])
-    return whiten, log_scale
+    K, d = means.shape
+    B = bandwidths.shape[0]
+    center = log_weights.exp() @ means
+    means = means - center
+    A, log_scale = _inverse_and_log_scale(covariances, bandwidths)
+    log_sw = _log_scale_weights(bandwidths, scale_weights, covariances.dtype)
+    A_mu = torch.einsum("bkij,kj->bki", A, means)  # (B, K, d)
+    diag = torch.diagonal(A, dim1=-2, dim2=-1)  # (B, K, d)
+    diagonal = bool(torch.equal(A, torch.diag_embed(diag)))
+    quad = diag.reshape(B * K, d) if diagonal else A.reshape(B * K, d * d)
+    return GaussianRBFFactors(
+        center=center,
+        quad=quad.T.contiguous(),
+        lin=(-2.0 * A_mu).reshape(B * K, d).T.contiguous(),
+        const=torch.einsum("bki,ki->bk", A_mu, means).reshape(B * K),
+        log_const=(log_sw[:, None] + log_weights + log_scale).reshape(B * K),
+        diagonal=diagonal,
+    )
 
 
-def gaussian_mixture_rbf_mean(
-    Z, means, log_weights, whiten, log_scale, scale_weights=None
-):
+def gaussian_mixture_rbf_mean(Z, factors):
     """Closed-form ``E_{y ~ p} k(z_i, y)`` for a Gaussian mixture ``p``.
 
     Parameters
     ----------
     Z : Tensor of shape (n, d)
-    means : Tensor of shape (K, d)
-    log_weights : Tensor of shape (K,)
-    whiten, log_scale : Tensors
-        From :func:`gaussian_mixture_rbf_factors`.
-    scale_weights : Tensor of shape (B,), default=None
-        Weights of the RBF scales (``None``: their mean).
+    factors : GaussianRBFFactors
+        From :func:`gaussian_mixture_rbf_factors`, of the dtype and device of Z.
 
     Returns
     -------
@@ -280,17 +338,20 @@ def gaussian_mixture_rbf_mean(
     Examples
     --------
     >>> import torch
-    >>> W, c = gaussian_mixture_rbf_factors(torch.eye(1)[None], torch.tensor([1.0]))
-    >>> m = gaussian_mixture_rbf_mean(torch.zeros(1, 1), torch.zeros(1, 1),
-    ...                               torch.zeros(1), W, c)
-    >>> round(float(m), 4)  # 1 / sqrt(2)
+    >>> f = gaussian_mixture_rbf_factors(torch.zeros(1, 1), torch.eye(1)[None],
+    ...                                  torch.zeros(1), torch.tensor([1.0]))
+    >>> round(float(gaussian_mixture_rbf_mean(torch.zeros(1, 1), f)), 4)  # 1/sqrt(2)
     0.7071
     """
-    diff = Z[:, None, :] - means[None]  # (n, K, d)
-    y = torch.einsum("bkij,nkj->bnki", whiten, diff)
-    log_terms = log_weights + log_scale[:, None, :] - 0.5 * (y * y).sum(-1)
-    log_terms = _floor_log(log_terms)
-    return _average_scales(torch.logsumexp(log_terms, dim=-1).exp(), scale_weights)
+    n, d = Z.shape
+    Z = Z - factors.center
+    if factors.diagonal:
+        features = Z * Z
+    else:
+        features = (Z[:, :, None] * Z[:, None, :]).reshape(n, d * d)
+    q = torch.addmm(factors.const, features, factors.quad).addmm_(Z, factors.lin)
+    log_terms = _floor_log(torch.add(factors.log_const, q.clamp_min(0.0), alpha=-0.5))
+    return torch.logsumexp(log_terms, dim=1).exp()
 
 
 def gaussian_mixture_rbf_mean_prior(
@@ -322,11 +383,69 @@ def gaussian_mixture_rbf_mean_prior(
     K, d = means.shape
     pair_cov = (covariances[:, None] + covariances[None, :]).reshape(K * K, d, d)
     pair_diff = (means[:, None] - means[None, :]).reshape(K * K, d)
-    whiten, log_scale = gaussian_mixture_rbf_factors(pair_cov, bandwidths)
-    y = torch.einsum("bkij,kj->bki", whiten, pair_diff)
+    A, log_scale = _inverse_and_log_scale(pair_cov, bandwidths)
+    quad = torch.einsum("ki,bkij,kj->bk", pair_diff, A, pair_diff)
     log_w = (log_weights[:, None] + log_weights[None, :]).reshape(K * K)
-    log_terms = log_w + log_scale - 0.5 * (y * y).sum(-1)
+    log_terms = log_w + log_scale - 0.5 * quad
     return _average_scales(torch.logsumexp(log_terms, dim=-1).exp(), scale_weights)
+
+
+class _RBFUStatistic(torch.autograd.Function):
+    """``mean_{i != j} k(z_i, z_j)`` for the multi-scale RBF, with a hand-written
+    backward: a few large operations instead of a graph of many small ones."""
+
+    @staticmethod
+    def forward(ctx, Z, gammas, weights):
+        n = Z.shape[0]
+        x2 = (Z * Z).sum(1)
+        D = (x2[:, None] + x2[None, :]).addmm_(Z, Z.T, alpha=-2.0).clamp_min_(0.0)
+        K = torch.exp(D.unsqueeze(0) * (-gammas)[:, None, None])  # (B, n, n)
+        K.diagonal(dim1=1, dim2=2).zero_()
+        ctx.save_for_backward(Z, K, gammas, weights)
+        return torch.tensordot(weights, K, dims=1).sum() / (n * (n - 1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        Z, K, gammas, weights = ctx.saved_tensors
+        n = Z.shape[0]
+        # d/dz_i sum_{j != i} k(z_i, z_j), twice (the sum is symmetric).
+        M = torch.tensordot(weights * gammas, K, dims=1)  # (n, n)
+        grad_Z = (M @ Z - M.sum(1, keepdim=True) * Z) * (4.0 / (n * (n - 1)))
+        return grad * grad_Z, None, None
+
+
+def rbf_u_statistic(Z, bandwidths, scale_weights=None):
+    """U-statistic ``mean_{i != j} k(z_i, z_j)`` of the multi-scale RBF kernel.
+
+    Equal to ``rbf_kernel(squared_distances(Z), bandwidths)`` averaged over the
+    off-diagonal pairs, with a hand-written gradient (about 3x faster than
+    autograd through the kernel matrix on small batches).
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d), n >= 2
+    bandwidths : Tensor of shape (B,)
+    scale_weights : Tensor of shape (B,), default=None
+        Weights of the scales (``None``: their mean).
+
+    Returns
+    -------
+    value : Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> Z = torch.tensor([[0.0], [1.0]])
+    >>> round(float(rbf_u_statistic(Z, torch.tensor([1.0]))), 4)  # exp(-1/2)
+    0.6065
+    """
+    bandwidths = bandwidths.to(Z)
+    gammas = 0.5 / bandwidths**2
+    if scale_weights is None:
+        weights = torch.full_like(bandwidths, 1.0 / bandwidths.shape[0])
+    else:
+        weights = scale_weights.to(Z)
+    return _RBFUStatistic.apply(Z, gammas, weights)
 
 
 def mmd2_unbiased(Z, bandwidths, prior_mean, prior_prior, Y=None, kernel="rbf"):
@@ -362,16 +481,19 @@ def mmd2_unbiased(Z, bandwidths, prior_mean, prior_prior, Y=None, kernel="rbf"):
     >>> abs(float(mmd2_unbiased(Z, torch.tensor([1.0]), None, None, Y=Y))) < 0.01
     True
     """
-    n = Z.shape[0]
-    Kzz = kernel_from_distances(squared_distances(Z), bandwidths, kernel)
-    qq = (Kzz.sum() - Kzz.diagonal().sum()) / (n * (n - 1))
+    qq = _u_statistic(Z, bandwidths, kernel)
     if Y is None:
         return qq - 2.0 * prior_mean.mean() + prior_prior
-    m = Y.shape[0]
     qp = kernel_from_distances(squared_distances(Z, Y), bandwidths, kernel).mean()
-    Kyy = kernel_from_distances(squared_distances(Y), bandwidths, kernel)
-    pp = (Kyy.sum() - Kyy.diagonal().sum()) / (m * (m - 1))
-    return qq - 2.0 * qp + pp
+    return qq - 2.0 * qp + _u_statistic(Y, bandwidths, kernel)
+
+
+def _u_statistic(Z, bandwidths, kernel):
+    if kernel == "rbf":
+        return rbf_u_statistic(Z, bandwidths)
+    n = Z.shape[0]
+    K = kernel_from_distances(squared_distances(Z), bandwidths, kernel)
+    return (K.sum() - K.diagonal().sum()) / (n * (n - 1))
 
 
 def prior_kernel_terms(tprior, bandwidths, kernel="rbf"):

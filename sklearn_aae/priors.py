@@ -646,18 +646,15 @@ class _TorchMixture:
         """``(mean_fn, pp)``: ``mean_fn(Z) = E_p k(Z, .)`` and ``pp = E_pp k``."""
         bw64 = bandwidths.to(torch.float64).cpu()
         sw64 = None if scale_weights is None else scale_weights.to(bw64)
-        whiten, log_scale = gaussian_mixture_rbf_factors(self._cov64, bw64)
-        whiten = whiten.to(self.device, self.dtype)
-        log_scale = log_scale.to(self.device, self.dtype)
+        factors = gaussian_mixture_rbf_factors(
+            self._means64, self._cov64, self._logw64, bw64, sw64
+        ).to(self.device, self.dtype)
         pp = gaussian_mixture_rbf_mean_prior(
             self._means64, self._cov64, self._logw64, bw64, sw64
         ).to(self.device, self.dtype)
-        sw = None if sw64 is None else sw64.to(self.device, self.dtype)
 
         def mean_fn(Z):
-            return gaussian_mixture_rbf_mean(
-                Z, self.means, self.log_weights, whiten, log_scale, sw
-            )
+            return gaussian_mixture_rbf_mean(Z, factors)
 
         return mean_fn, pp
 

@@ -815,9 +815,7 @@ def test_sample_is_decoded_prior_draw(make):
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_bfloat16_precision_trains_like_float32(make, encoder):
     fits = {
-        precision: make(precision=precision, encoder=encoder, max_iter=10).fit(
-            X_DIGITS
-        )
+        precision: make(precision=precision, encoder=encoder, max_iter=10).fit(X_DIGITS)
         for precision in ("float32", "bfloat16")
     }
     Z = fits["bfloat16"].transform(X_DIGITS)

@@ -28,6 +28,7 @@ from sklearn_aae._kernels import (
     mmd2_unbiased,
     prior_kernel_terms,
     rbf_kernel,
+    rbf_u_statistic,
     squared_distances,
     uniform_rbf_log_mean,
     uniform_rbf_log_mean_prior,
@@ -200,8 +201,8 @@ def test_gaussian_mixture_rbf_functions_gradcheck_all_inputs():
     bw = torch.tensor([0.8, 2.0], dtype=torch.float64)
 
     def mean(Z, means):
-        W, c = gaussian_mixture_rbf_factors(cov, bw)
-        return gaussian_mixture_rbf_mean(Z, means, log_w, W, c)
+        factors = gaussian_mixture_rbf_factors(means, cov, log_w, bw)
+        return gaussian_mixture_rbf_mean(Z, factors)
 
     def mean_prior(means):
         return gaussian_mixture_rbf_mean_prior(means, cov, log_w, bw)
@@ -573,3 +574,31 @@ def test_factorised_log_means_are_finite_for_extreme_inputs(z, scale, bw, loc):
         # (a log kernel mean is <= 0; round-off may leave ~1e-11 above it)
         assert value <= 1e-9 and not np.isnan(value)
         assert np.isfinite(value) or abs(z) > 1e100
+
+
+@pytest.mark.parametrize("bandwidths", [[1.0], [0.5, 1.0, 2.0]])
+def test_rbf_u_statistic_matches_autograd_through_kernel_matrix(bandwidths):
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(40, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    bw = torch.tensor(bandwidths, dtype=torch.float64)
+    n = Z.shape[0]
+    K = rbf_kernel(squared_distances(Z), bw)
+    reference = (K.sum() - K.diagonal().sum()) / (n * (n - 1))
+    grad_ref = torch.autograd.grad(reference, Z)[0]
+    value = rbf_u_statistic(Z, bw)
+    grad = torch.autograd.grad(value, Z)[0]
+    torch.testing.assert_close(value, reference, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-14)
+    assert torch.autograd.gradcheck(lambda z: rbf_u_statistic(z, bw), (Z,))
+
+
+def test_closed_form_kernel_mean_is_accurate_in_float32_far_from_origin():
+    # The quadratic forms are expanded around the prior's mean: no cancellation.
+    prior = GaussianPrior(loc=[1000.0, -1000.0], scale=[1.0, 2.0])
+    bw = torch.tensor([0.5, 1.0])
+    Z64 = torch.tensor([[1000.3, -1001.0], [999.0, -999.5]], dtype=torch.float64)
+    exact, _ = prior._to_torch(2, dtype=torch.float64).rbf_terms(bw)
+    approx, _ = prior._to_torch(2, dtype=torch.float32).rbf_terms(bw)
+    torch.testing.assert_close(
+        approx(Z64.float()).double(), exact(Z64), rtol=1e-5, atol=1e-7
+    )
