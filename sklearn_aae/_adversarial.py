@@ -104,10 +104,14 @@ class AdversarialAutoencoder(BaseAutoencoder):
         Hidden layers of the encoder; the decoder mirrors them.
     activation : {'relu', 'tanh', 'logistic', 'identity', 'leaky_relu', 'elu'}, \
             default='relu'
-    encoder : {'deterministic', 'gaussian'}, default='deterministic'
-        ``'gaussian'`` makes q(z|x) a Gaussian sampled with the
-        reparameterisation trick during training; :meth:`transform` returns its
-        mean.
+    encoder : {'deterministic', 'gaussian', 'universal'}, default='deterministic'
+        The posterior q(z|x). ``'gaussian'``: a Gaussian with learned mean and
+        diagonal variance, sampled with the reparameterisation trick during
+        training. ``'universal'``: the paper's "universal approximator" posterior,
+        a network fed with the data and ``n_components`` Gaussian noise inputs,
+        so q(z|x) can take any shape. :meth:`transform` always returns the mean
+        of q(z|x) (for ``'universal'``, the average over 16 fixed noise draws):
+        it is deterministic.
     batch_size : int, default=128
     max_iter : int, default=200
         Maximum number of epochs.

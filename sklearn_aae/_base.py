@@ -28,6 +28,8 @@ from .priors import _check_n_samples, _check_prior, _seed_from, _torch_prior
 
 # Rows per chunk at inference (transform, inverse_transform, sample).
 _INFERENCE_CHUNK = 4096
+# Noise draws averaged for the mean code of the 'universal' encoder.
+_UNIVERSAL_MEAN_DRAWS = 16
 # Importance samples per row in score_samples, and the share drawn from the prior.
 _N_IMPORTANCE = 128
 _DEFENSIVE_PRIOR_SHARE = 0.125
@@ -179,7 +181,7 @@ class BaseAutoencoder(
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "encoder": [StrOptions({"deterministic", "gaussian"})],
+        "encoder": [StrOptions({"deterministic", "gaussian", "universal"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -560,11 +562,27 @@ class BaseAutoencoder(
                 mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
             )
             return mean + torch.exp(0.5 * log_var) * eps
+        if self.encoder == "universal":
+            shape = (X.shape[0], self.encoder_.n_noise)
+            eps = torch.randn(shape, generator=generator, device=X.device)
+            return self.encoder_(X, eps.to(X.dtype))
         return self.encoder_(X)
 
     def _encode_mean(self, X):
-        out = self.encoder_(X)
-        return out[0] if self.encoder == "gaussian" else out
+        """The mean of q(z|x): deterministic whatever the encoder kind.
+
+        For the ``'universal'`` encoder it is the average over a fixed set of
+        noise draws (common to all rows, from a fixed seed).
+        """
+        if self.encoder == "gaussian":
+            return self.encoder_(X)[0]
+        if self.encoder == "universal":
+            g = torch.Generator(device=X.device).manual_seed(0)
+            S, m = _UNIVERSAL_MEAN_DRAWS, self.encoder_.n_noise
+            noise = torch.randn(S, m, generator=g, device=X.device).to(X.dtype)
+            Z = self.encoder_(X.repeat_interleave(S, dim=0), noise.repeat(len(X), 1))
+            return Z.reshape(len(X), S, -1).mean(1)
+        return self.encoder_(X)
 
     @torch.no_grad()
     def _validation_loss(self, data, val_idx, regularizer):

@@ -70,6 +70,30 @@ class GaussianHead(nn.Module):
         return mean, log_var.clamp(-15.0, 10.0)
 
 
+class NoiseInput(nn.Module):
+    """Encoder fed with the data and Gaussian noise: ``z = f([x, eps])``.
+
+    The "universal approximator" posterior of the adversarial-autoencoder paper:
+    for a fixed ``x`` the code is random through ``eps ~ N(0, I)``, so q(z|x)
+    can take any shape the network can express.
+
+    Examples
+    --------
+    >>> import torch
+    >>> enc = NoiseInput(make_mlp(3 + 2, (), 2), n_noise=2)
+    >>> tuple(enc(torch.zeros(5, 3), torch.randn(5, 2)).shape)
+    (5, 2)
+    """
+
+    def __init__(self, body, n_noise):
+        super().__init__()
+        self.body = body
+        self.n_noise = n_noise
+
+    def forward(self, X, noise):
+        return self.body(torch.cat([X, noise], dim=1))
+
+
 def build_networks(
     n_features, n_components, hidden_layer_sizes, activation, encoder, seed
 ):
@@ -80,7 +104,9 @@ def build_networks(
     Returns
     -------
     encoder, decoder : torch.nn.Module
-        The encoder of a ``'gaussian'`` q(z|x) is a :class:`GaussianHead`.
+        The encoder of a ``'gaussian'`` q(z|x) is a :class:`GaussianHead`, of a
+        ``'universal'`` one a :class:`NoiseInput` with ``n_components`` noise
+        inputs.
 
     Examples
     --------
@@ -94,6 +120,11 @@ def build_networks(
         if encoder == "gaussian":
             enc = GaussianHead(
                 make_mlp(n_features, hidden, 2 * n_components, activation)
+            )
+        elif encoder == "universal":
+            enc = NoiseInput(
+                make_mlp(n_features + n_components, hidden, n_components, activation),
+                n_noise=n_components,
             )
         else:
             enc = make_mlp(n_features, hidden, n_components, activation)

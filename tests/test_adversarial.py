@@ -83,6 +83,7 @@ def test_adversarial_discriminator_has_no_batchnorm_and_outputs_a_logit():
     "params",
     [
         dict(encoder="gaussian"),
+        dict(encoder="universal"),
         dict(discriminator_steps=3),
         dict(instance_noise=0.1),
         dict(prior=SampleOnlyPrior()),
@@ -142,3 +143,20 @@ def test_adversarial_invalid_discriminator_parameters_raise(param, value):
     est = AdversarialAutoencoder(**{**FAST, param: value})
     with pytest.raises(ValueError, match=param):
         est.fit(X_DIGITS)
+
+
+def test_universal_posterior_is_random_in_training_and_deterministic_in_transform():
+    est = _fit(encoder="universal", max_iter=5)
+    X = torch.as_tensor(X_DIGITS[:50], dtype=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        draws = torch.stack([est._encode_train(X, g) for _ in range(64)])
+    # q(z|x) has spread for a fixed x (the noise inputs are used) ...
+    assert float(draws.std(0).mean()) > 1e-3
+    # ... and transform is its mean: deterministic, and (an average of 16 fixed
+    # draws against one of 64 others) within one standard deviation of q(z|x)
+    # of the average of the draws, coordinate by coordinate.
+    Z = est.transform(X_DIGITS[:50])
+    np.testing.assert_array_equal(Z, est.transform(X_DIGITS[:50]))
+    spread = draws.std(0).numpy()
+    assert np.all(np.abs(Z - draws.mean(0).numpy()) < spread + 1e-3)

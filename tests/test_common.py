@@ -15,6 +15,9 @@ ESTIMATORS = [
     AdversarialAutoencoder(
         encoder="gaussian", discriminator_hidden_layer_sizes=(8,), **FAST
     ),
+    AdversarialAutoencoder(
+        encoder="universal", discriminator_hidden_layer_sizes=(8,), **FAST
+    ),
 ]
 
 
