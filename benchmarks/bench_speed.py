@@ -114,8 +114,9 @@ class Ours:
         return (time.perf_counter() - t0, *self.inner[-1])
 
 
-def ours_mmd(X, precision="float32"):
-    est = MMDAutoencoder(
+def ours(Estimator, X, precision="float32", **extra):
+    """One of our estimators on W1, timed one ``partial_fit`` epoch at a time."""
+    est = Estimator(
         precision=precision,
         n_components=N_COMPONENTS,
         hidden_layer_sizes=HIDDEN,
@@ -124,25 +125,23 @@ def ours_mmd(X, precision="float32"):
         learning_rate_init=LR,
         device="cpu",
         random_state=0,
+        **extra,
     )
     suffix = "" if precision == "float32" else f" ({precision})"
-    return Ours("MMDAutoencoder" + suffix, est, X)
+    return Ours(Estimator.__name__ + suffix, est, X)
+
+
+def ours_mmd(X, precision="float32"):
+    return ours(MMDAutoencoder, X, precision)
 
 
 def ours_aae(X, precision="float32"):
-    est = AdversarialAutoencoder(
-        precision=precision,
-        n_components=N_COMPONENTS,
-        hidden_layer_sizes=HIDDEN,
+    return ours(
+        AdversarialAutoencoder,
+        X,
+        precision,
         discriminator_hidden_layer_sizes=DISC_HIDDEN,
-        batch_size=BATCH,
-        max_iter=1,
-        learning_rate_init=LR,
-        device="cpu",
-        random_state=0,
     )
-    suffix = "" if precision == "float32" else f" ({precision})"
-    return Ours("AdversarialAutoencoder" + suffix, est, X)
 
 
 # ------------------------------------------------------------ hand-written

@@ -53,14 +53,16 @@ def _resolve_device(device):
     return dev
 
 
+def _bases(X):
+    """``X`` and the objects whose memory it views (``X.base``, its base, ...)."""
+    while X is not None:
+        yield X
+        X = getattr(X, "base", None)
+
+
 def _is_memory_mapped(X):
     """Whether a NumPy array is a view on a memory-mapped file."""
-    base = X
-    while base is not None:
-        if isinstance(base, np.memmap | mmap.mmap):
-            return True
-        base = getattr(base, "base", None)
-    return False
+    return any(isinstance(b, np.memmap | mmap.mmap) for b in _bases(X))
 
 
 def _releasable_mapping(X):
@@ -69,16 +71,11 @@ def _releasable_mapping(X):
     Copy-on-write maps are excluded: dropping their pages would discard the
     user's in-memory edits.
     """
-    base = X
-    while base is not None:
-        if isinstance(base, np.memmap) and getattr(base, "mode", "c") in {
-            "c",
-            "copyonwrite",
-        }:
+    for b in _bases(X):
+        if isinstance(b, np.memmap) and getattr(b, "mode", "c") in {"c", "copyonwrite"}:
             return None
-        if isinstance(base, mmap.mmap):
-            return base
-        base = getattr(base, "base", None)
+        if isinstance(b, mmap.mmap):
+            return b
     return None
 
 
@@ -356,7 +353,6 @@ class BaseAutoencoder(
 
         n = X.shape[0]
         data = _Data(X, self.device_)
-        all_idx = np.arange(n)
         val_idx = None
         if self.early_stopping and not incremental:
             n_val = int(math.ceil(self.validation_fraction * n))
@@ -370,7 +366,7 @@ class BaseAutoencoder(
             perm = np.random.RandomState(split_seed).permutation(n)
             val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         else:
-            train_idx = all_idx
+            train_idx = np.arange(n)
         train_idx_t = torch.as_tensor(train_idx, device=self.device_)
 
         n_epochs = 1 if incremental else self.max_iter

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_array
 
 from ._base import BaseAutoencoder
 from ._kernels import mmd2_unbiased, prior_kernel_terms
-from .priors import _check_prior, _torch_prior
+from .priors import _as_bandwidths, _check_prior, _torch_prior
 
 # 'auto' bandwidths, as multiples of sqrt(n_components * prior variance).
 _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -22,12 +22,10 @@ def _bandwidths(bandwidth, tprior):
         base = math.sqrt(tprior.n_dims * tprior.variance())
         bw = base * np.asarray(_AUTO_BANDWIDTH_FACTORS)
     else:
-        bw = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
-        if bw.ndim != 1 or bw.size == 0 or not np.all(np.isfinite(bw) & (bw > 0)):
-            raise ValueError(
-                "bandwidth must be 'auto', a positive float or a non-empty list of "
-                f"positive floats, got {bandwidth!r}."
-            )
+        bw = _as_bandwidths(
+            bandwidth,
+            "'auto', a positive float or a non-empty list of positive floats",
+        )
     return torch.from_numpy(np.asarray(bw, dtype=np.float64))
 
 

@@ -97,13 +97,13 @@ def _seed_from(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def _as_bandwidths(bandwidth):
+def _as_bandwidths(
+    bandwidth, expected="a positive float or a non-empty list of positive floats"
+):
+    """Kernel bandwidths as a 1-D float64 array, or a ValueError naming ``expected``."""
     bw = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
     if bw.ndim != 1 or bw.size == 0 or not np.all(np.isfinite(bw)) or np.any(bw <= 0):
-        raise ValueError(
-            f"bandwidth must be a positive float or a non-empty list of positive "
-            f"floats, got {bandwidth!r}."
-        )
+        raise ValueError(f"bandwidth must be {expected}, got {bandwidth!r}.")
     return bw
 
 
@@ -259,7 +259,31 @@ def _broadcast_n_dims(**params):
     return None
 
 
-class GaussianPrior(BasePrior):
+class _LocScalePrior(BasePrior):
+    """Independent coordinates with a location and a scale, scalar or per dimension.
+
+    Scalar ``loc`` and ``scale`` broadcast to any dimension; vectors fix it.
+    """
+
+    _parameter_constraints = {
+        "loc": ["array-like", Real],
+        "scale": ["array-like", Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, loc=0.0, scale=1.0):
+        self.loc = loc
+        self.scale = scale
+
+    def _n_dims(self):
+        return _broadcast_n_dims(loc=self.loc, scale=self.scale)
+
+    def _loc_scale(self, n_dims):
+        """``loc`` and ``scale`` as validated float64 vectors of length n_dims."""
+        loc = _vector(self.loc, "loc", n_dims)
+        return loc, _vector(self.scale, "scale", n_dims, positive=True)
+
+
+class GaussianPrior(_LocScalePrior):
     """Independent Gaussian prior ``N(loc, diag(scale^2))``.
 
     Parameters
@@ -284,21 +308,8 @@ class GaussianPrior(BasePrior):
     (1,)
     """
 
-    _parameter_constraints = {
-        "loc": ["array-like", Real],
-        "scale": ["array-like", Interval(Real, 0, None, closed="neither")],
-    }
-
-    def __init__(self, loc=0.0, scale=1.0):
-        self.loc = loc
-        self.scale = scale
-
-    def _n_dims(self):
-        return _broadcast_n_dims(loc=self.loc, scale=self.scale)
-
     def _mixture_params(self, n_dims):
-        loc = _vector(self.loc, "loc", n_dims)
-        scale = _vector(self.scale, "scale", n_dims, positive=True)
+        loc, scale = self._loc_scale(n_dims)
         return loc[None], np.diag(scale**2)[None], np.ones(1)
 
     def _make_torch(self, n_dims, device, dtype):
@@ -428,7 +439,7 @@ class GaussianMixturePrior(BasePrior):
         return _TorchMixture(*self._mixture_params(n_dims), device, dtype)
 
 
-class LaplacePrior(BasePrior):
+class LaplacePrior(_LocScalePrior):
     """Prior with independent Laplace coordinates, ``Laplace(loc, scale)``.
 
     Each coordinate has density ``exp(-|z - loc| / scale) / (2 scale)``
@@ -460,22 +471,8 @@ class LaplacePrior(BasePrior):
     (2,)
     """
 
-    _parameter_constraints = {
-        "loc": ["array-like", Real],
-        "scale": ["array-like", Interval(Real, 0, None, closed="neither")],
-    }
-
-    def __init__(self, loc=0.0, scale=1.0):
-        self.loc = loc
-        self.scale = scale
-
-    def _n_dims(self):
-        return _broadcast_n_dims(loc=self.loc, scale=self.scale)
-
     def _make_torch(self, n_dims, device, dtype):
-        loc = _vector(self.loc, "loc", n_dims)
-        scale = _vector(self.scale, "scale", n_dims, positive=True)
-        return _TorchLaplace(loc, scale, device, dtype)
+        return _TorchLaplace(*self._loc_scale(n_dims), device, dtype)
 
 
 class UniformPrior(BasePrior):
@@ -826,9 +823,8 @@ def _check_prior(prior, n_dims):
         return GaussianPrior()
     if isinstance(prior, BasePrior):
         prior = clone(prior)
-        prior._validate_params()
-        prior._check_dims(n_dims)
-        prior._to_torch(n_dims, dtype=torch.float64)  # validates the parameters
+        # Validates the parameters and their dimension against n_dims.
+        prior._to_torch(n_dims, dtype=torch.float64)
         return prior
     if not callable(getattr(prior, "sample", None)):
         raise TypeError(
