@@ -36,7 +36,11 @@ class _AdversarialRegularizer:
         opt = self.est._discriminator_optimizer
         for _ in range(self.est.discriminator_steps):
             real = self.tprior.sample(n, self.generator)
-            logits = self.disc(self._noisy(torch.cat([real, fake])))
+            # The discriminator's own update may run in bfloat16 (precision);
+            # its loss, and the generator loss below, are float32.
+            with self.est._autocast():
+                logits = self.disc(self._noisy(torch.cat([real, fake])))
+            logits = logits.float()
             target = torch.zeros_like(logits)
             target[:n] = 1.0
             d_loss = binary_cross_entropy_with_logits(logits, target)
@@ -126,9 +130,11 @@ class AdversarialAutoencoder(BaseAutoencoder):
     device : str, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU.
     precision : {'float32', 'bfloat16'}, default='float32'
-        ``'bfloat16'`` runs the encoder and decoder passes of training under
-        ``torch.autocast`` with bfloat16 (faster on CPUs with AVX512-BF16 or AMX
-        and on GPUs with tensor cores); weights, losses and the regulariser stay
+        ``'bfloat16'`` runs the encoder and decoder passes of training, and the
+        discriminator's own update, under ``torch.autocast`` with bfloat16
+        (faster on CPUs with AVX512-BF16 or AMX and on GPUs with tensor cores).
+        Weights and losses stay float32, the generator loss through the
+        discriminator (the gradient that shapes the codes) is computed in
         float32, and inference is always float32.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batches and all sampling through a local

@@ -114,6 +114,27 @@ def test_adversarial_generator_loss_does_not_reach_discriminator():
     assert Z.grad is not None and torch.all(torch.isfinite(Z.grad))
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_adversarial_bfloat16_runs_discriminator_update_not_generator_loss(precision):
+    # precision='bfloat16' autocasts the discriminator's own update; the
+    # generator loss through it (the gradient to the encoder) stays float32.
+    est = _fit(max_iter=1)
+    tprior = GaussianPrior()._to_torch(2, "cpu")
+    est._discriminator_optimizer = torch.optim.Adam(est.discriminator_.parameters())
+    est.set_params(precision=precision)
+    reg = est._make_regularizer(tprior, torch.Generator().manual_seed(0))
+    dtypes = []
+    hook = est.discriminator_.register_forward_hook(
+        lambda module, args, out: dtypes.append(out.dtype)
+    )
+    out = reg(torch.randn(32, 2, requires_grad=True))
+    hook.remove()
+    update = torch.bfloat16 if precision == "bfloat16" else torch.float32
+    assert dtypes == [update, torch.float32]
+    assert all(v.dtype == torch.float32 for v in out.values())
+    assert all(p.dtype == torch.float32 for p in est.discriminator_.parameters())
+
+
 def test_adversarial_partial_fit_keeps_discriminator_and_optimizers():
     est = AdversarialAutoencoder(**FAST)
     est.partial_fit(X_DIGITS)
