@@ -219,6 +219,8 @@ class HandWritten:
 
 # ------------------------------------------------------------------ pythae
 def pythae_runner(name, X, adversarial, tmpdir):
+    # pythae's trainer draws tqdm progress bars; tqdm >= 4.66 reads TQDM_DISABLE.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     logging.getLogger("pythae").setLevel(logging.WARNING)
     for lname in list(logging.root.manager.loggerDict):
         if lname.startswith("pythae"):

@@ -36,18 +36,32 @@ _DEFENSIVE_PRIOR_SHARE = 0.125
 
 
 def _resolve_device(device):
-    """``'auto'`` -> CUDA when available, else CPU; other strings are checked."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``'auto'`` -> CUDA when available, else CPU; other devices are checked.
+
+    A CUDA device without an index gets the current one, so that the networks
+    and every later batch stay on one GPU whatever the current device becomes.
+    """
+    if isinstance(device, str) and device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"device={device!r} is not a valid torch device.") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this "
-            "machine; use device='auto' (CUDA when available, else CPU) or 'cpu'."
-        )
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='auto' (CUDA when available, else CPU) "
+                "or 'cpu'."
+            )
+        count = torch.cuda.device_count()
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= count:
+            raise ValueError(
+                f"device={device!r} was requested but this machine has {count} "
+                f"CUDA device(s), cuda:0 to cuda:{count - 1}."
+            )
+        dev = torch.device("cuda", index)
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available.")
     return dev
@@ -117,16 +131,19 @@ def _too_large_message(largest):
 class _Data:
     """The training rows, as one tensor on the device or streamed a batch at a time.
 
-    Dense in-memory arrays become one float32 tensor on the training device and
-    batches are index slices of it. Sparse matrices and memory-mapped arrays stay
-    where they are: each batch is gathered on the host (rows in sorted order),
-    densified, cast to float32 and copied to the device.
+    For training, dense in-memory arrays become one float32 tensor on the
+    training device and batches are index slices of it. Sparse matrices and
+    memory-mapped arrays stay where they are: each batch is gathered on the host
+    (rows in sorted order), densified, cast to float32 and copied to the device.
+    With ``stream=True`` (inference) dense arrays are streamed too, a chunk at a
+    time, so that neither a whole float32 copy on the host nor the whole array
+    on the GPU is ever made.
     """
 
-    def __init__(self, X, device):
+    def __init__(self, X, device, stream=False):
         self.device = device
         self.n = X.shape[0]
-        self.streamed = sparse.issparse(X) or _is_memory_mapped(X)
+        self.streamed = stream or sparse.issparse(X) or _is_memory_mapped(X)
         self._mapping = None
         if self.streamed:
             self.X = X.tocsr() if sparse.issparse(X) else X
@@ -141,20 +158,27 @@ class _Data:
         if not self.streamed:
             return self.X.index_select(0, idx)
         idx = np.sort(idx.cpu().numpy()) if torch.is_tensor(idx) else idx
-        rows = self.X[idx]
+        return self._to_device(self.X[idx])
+
+    def _to_device(self, rows):
         rows = rows.toarray() if sparse.issparse(rows) else rows
-        out = torch.from_numpy(np.asarray(rows, dtype=np.float32))
-        _release_pages(self._mapping)  # rows is a copy: the file's pages can go
+        rows = np.asarray(rows, dtype=np.float32)
+        if not rows.flags.writeable or _is_memory_mapped(rows):
+            rows = rows.copy()  # a slice of a file or of read-only memory
+        out = torch.from_numpy(rows)
+        _release_pages(self._mapping)  # rows are a copy: the file's pages can go
         if self.device.type == "cuda":
-            return out.pin_memory().to(self.device, non_blocking=True)
+            with torch.cuda.device(self.device):
+                return out.pin_memory().to(self.device, non_blocking=True)
         return out.to(self.device)
 
-    def chunks(self, chunk=_INFERENCE_CHUNK):
+    def chunks(self, chunk=None):
         """Consecutive row chunks, in order (for inference)."""
+        chunk = chunk or _INFERENCE_CHUNK
         for start in range(0, self.n, chunk):
             stop = min(start + chunk, self.n)
             if self.streamed:
-                yield self.batch(np.arange(start, stop))
+                yield self._to_device(self.X[start:stop])
             else:
                 yield self.X[start:stop]
 
@@ -186,7 +210,7 @@ class BaseAutoencoder(
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "device": [str],
+        "device": [str, torch.device],
         "precision": [StrOptions({"float32", "bfloat16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -316,6 +340,7 @@ class BaseAutoencoder(
         init_seed, loop_seed, split_seed = (
             int(s) for s in rng.randint(2**31 - 1, size=3)
         )
+        previous_device = getattr(self, "device_", None)
         self.device_ = _resolve_device(self.device)
         self.prior_ = _check_prior(self.prior, self.n_components)
         generator = torch.Generator(device=self.device_)
@@ -341,7 +366,8 @@ class BaseAutoencoder(
             self._check_warm_start_shapes(hidden)
             if self.early_stopping and self.validation_loss_curve_ is None:
                 self.validation_loss_curve_ = []
-        if fresh or not incremental:
+        if fresh or not incremental or previous_device != self.device_:
+            # (an optimiser's state lives on the device it was made on)
             self._release_optimizers()
         self._to_device(self.device_)
 
@@ -573,9 +599,10 @@ class BaseAutoencoder(
         if self.encoder == "gaussian":
             return self.encoder_(X)[0]
         if self.encoder == "universal":
-            g = torch.Generator(device=X.device).manual_seed(0)
+            # Drawn on the CPU: the same codes on every device.
+            g = torch.Generator().manual_seed(0)
             S, m = _UNIVERSAL_MEAN_DRAWS, self.encoder_.n_noise
-            noise = torch.randn(S, m, generator=g, device=X.device).to(X.dtype)
+            noise = torch.randn(S, m, generator=g).to(X.device, X.dtype)
             Z = self.encoder_(X.repeat_interleave(S, dim=0), noise.repeat(len(X), 1))
             return Z.reshape(len(X), S, -1).mean(1)
         return self.encoder_(X)
@@ -589,9 +616,9 @@ class BaseAutoencoder(
             loss = torch.nn.functional.mse_loss(self.decoder_(z), xb)
             if self.reg_weight > 0:
                 loss = loss + self.reg_weight * regularizer.evaluate(z)
-            total += float(loss) * len(idx)
+            total = total + loss.double() * len(idx)  # no host sync per batch
             count += len(idx)
-        return total / count
+        return float(total) / count
 
     @torch.no_grad()
     def _finish_fit(self, data, train_idx):
@@ -601,10 +628,10 @@ class BaseAutoencoder(
             idx = train_idx[start : start + _INFERENCE_CHUNK]
             xb = data.batch(torch.as_tensor(idx, device=self.device_))
             r = xb - self.decoder_(self._encode_mean(xb))
-            sq += float((r * r).sum())
+            sq = sq + (r * r).sum(dtype=torch.float64)  # no host sync per chunk
             count += r.numel()
         # Floor: a perfect reconstruction must not give an infinite likelihood.
-        self.noise_variance_ = max(sq / count, 1e-8)
+        self.noise_variance_ = max(float(sq) / count, 1e-8)
 
     # --------------------------------------------------------- state, devices
     # Optimisers: kept between partial_fit calls, dropped after fit and in pickles.
@@ -684,7 +711,7 @@ class BaseAutoencoder(
         """
         check_is_fitted(self)
         X = self._validate_X(X)
-        data = _Data(X, self.device_)
+        data = _Data(X, self.device_, stream=True)
         out = [self._encode_mean(xb).cpu() for xb in data.chunks()]
         return torch.cat(out).numpy().astype(X.dtype, copy=False)
 
@@ -735,9 +762,11 @@ class BaseAutoencoder(
         """
         check_is_fitted(self)
         n_samples = _check_n_samples(n_samples)
-        g = torch.Generator(device=self.device_).manual_seed(_seed_from(random_state))
-        tprior = _torch_prior(self.prior_, self.n_components, self.device_)
-        Z = tprior.sample(n_samples, g)
+        # Drawn on the CPU (then decoded on device_): the same samples on every
+        # device for an int random_state.
+        g = torch.Generator().manual_seed(_seed_from(random_state))
+        cpu = torch.device("cpu")
+        Z = _torch_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
         return self._decode(Z, np.float64)
 
     def score_samples(self, X):
@@ -769,15 +798,17 @@ class BaseAutoencoder(
         check_is_fitted(self)
         X = self._validate_X(X)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        g = torch.Generator(device=self.device_).manual_seed(int(seed))
-        tprior = _torch_prior(self.prior_, self.n_components, self.device_)
         d, S = self.n_components, _N_IMPORTANCE
         n_prior = int(round(_DEFENSIVE_PRIOR_SHARE * S))
-        z_prior = tprior.sample(n_prior, g)  # (S_p, d), shared by all rows
-        eps = torch.randn(S - n_prior, d, generator=g, device=self.device_)
+        # Common random numbers, drawn on the CPU: the same on every device.
+        g = torch.Generator().manual_seed(int(seed))
+        cpu_prior = _torch_prior(self.prior_, d, torch.device("cpu"))
+        z_prior = cpu_prior.sample(n_prior, g).to(self.device_)  # shared by all rows
+        eps = torch.randn(S - n_prior, d, generator=g).to(self.device_)
+        tprior = _torch_prior(self.prior_, d, self.device_)
         prior_precision = 1.0 / tprior.variance()
         chunk = max(1, 65536 // S)
-        data = _Data(X, self.device_)
+        data = _Data(X, self.device_, stream=True)
         out = [
             self._score_chunk(xb, tprior, z_prior, eps, prior_precision)
             for xb in data.chunks(chunk)

@@ -120,9 +120,10 @@ class MMDAutoencoder(BaseAutoencoder):
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     tol : float, default=1e-4
-    device : str, default='auto'
+    device : str or torch.device, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU; or any torch
-        device string (``'cpu'``, ``'cuda'``, ``'cuda:1'``).
+        device (``'cpu'``, ``'cuda'``, ``'cuda:1'``). A CUDA device without an
+        index resolves to the current one (``device_`` holds the index).
     precision : {'float32', 'bfloat16'}, default='float32'
         ``'bfloat16'`` runs the encoder and decoder passes of training under
         ``torch.autocast`` with bfloat16 (faster on CPUs with AVX512-BF16 or AMX

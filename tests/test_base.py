@@ -448,6 +448,31 @@ def test_cuda_device_without_cuda_raises(make):
 
 
 @parametrize_factories
+def test_device_accepts_torch_device(make):
+    est = make(device=torch.device("cpu")).fit(X_DIGITS)
+    assert est.device_ == torch.device("cpu")
+    reference = make(device="cpu").fit(X_DIGITS)
+    assert_allclose(est.transform(X_DIGITS), reference.transform(X_DIGITS))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resolve_device_auto_is_cpu_without_cuda():
+    assert base_module._resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        base_module._resolve_device(torch.device("cuda", 1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resolve_device_pins_cuda_index_and_rejects_missing_gpu():
+    current = torch.cuda.current_device()
+    assert base_module._resolve_device("cuda") == torch.device("cuda", current)
+    assert base_module._resolve_device("auto") == torch.device("cuda", current)
+    missing = torch.cuda.device_count()
+    with pytest.raises(ValueError, match="CUDA device"):
+        base_module._resolve_device(f"cuda:{missing}")
+
+
+@parametrize_factories
 def test_invalid_device_raises(make):
     with pytest.raises(ValueError, match="not a valid torch device"):
         make(device="banana").fit(X_DIGITS)
@@ -760,8 +785,8 @@ def test_memmap_input_is_streamed_and_matches_array(make, tmp_path, monkeypatch)
     data_cls = base_module._Data
 
     class SpyData(data_cls):
-        def __init__(self, X, device):
-            super().__init__(X, device)
+        def __init__(self, X, device, **kwargs):
+            super().__init__(X, device, **kwargs)
             streamed.append(self.streamed)
 
     monkeypatch.setattr(base_module, "_Data", SpyData)
@@ -774,6 +799,30 @@ def test_memmap_input_is_streamed_and_matches_array(make, tmp_path, monkeypatch)
     assert_allclose(est.loss_curve_, in_memory.loss_curve_, rtol=1e-4)
     assert_allclose(Z_mm, in_memory.transform(X_DIGITS), atol=1e-4)
     assert_allclose(Z_mm, est.transform(X_DIGITS), rtol=1e-6, atol=1e-6)
+
+
+@parametrize_factories
+def test_inference_streams_dense_input_chunk_by_chunk(make, monkeypatch):
+    # transform and score_samples never convert (or move to the device) the
+    # whole input at once: float64 rows become float32 a chunk at a time.
+    est = make().fit(X_DIGITS)
+    Z_whole, scores_whole = est.transform(X_DIGITS), est.score_samples(X_DIGITS)
+    sizes = []
+    to_device = base_module._Data._to_device
+
+    def spy(self, rows):
+        sizes.append(rows.shape[0])
+        return to_device(self, rows)
+
+    monkeypatch.setattr(base_module._Data, "_to_device", spy)
+    monkeypatch.setattr(base_module, "_INFERENCE_CHUNK", 100)
+    Z = est.transform(X_DIGITS)
+    assert sizes and max(sizes) == 100 and sum(sizes) == X_DIGITS.shape[0]
+    assert_allclose(Z, Z_whole, rtol=1e-6, atol=1e-6)
+    sizes.clear()
+    scores = est.score_samples(X_DIGITS)
+    assert sum(sizes) == X_DIGITS.shape[0]  # converted by the chunk, too
+    assert_allclose(scores, scores_whole, rtol=1e-5)
 
 
 # ------------------------------------------------------------------ sample
