@@ -14,7 +14,8 @@ and then the paired differences bfloat16 - float32 (same seed, same split):
 kNN and MMD^2 as differences, MSE as a relative change. The accuracy bound we
 state for bfloat16 is read from this table (see ``benchmarks/README.md``).
 
-Run: ``python benchmarks/bench_precision.py [--seeds 5] [--max-iter 100]``.
+Run: ``python benchmarks/bench_precision.py [--seeds 5] [--max-iter 100]``
+(about a minute), or ``--quick`` for a smoke run.
 """
 
 import argparse
@@ -44,7 +45,12 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-iter", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2 seeds, 5 epochs"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.max_iter = 2, 5
     torch.set_num_threads(args.threads)  # the benchmark process only
 
     X, y = load_digits(return_X_y=True)
