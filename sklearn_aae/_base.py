@@ -67,6 +67,21 @@ def _resolve_device(device):
     return dev
 
 
+def _warn_if_bfloat16_is_emulated(precision, device):
+    """bfloat16 on a GPU older than Ampere runs emulated: slower, not faster."""
+    if precision != "bfloat16" or device.type != "cuda":
+        return
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 8:
+        warnings.warn(
+            f"precision='bfloat16' was requested on {device} (compute capability "
+            f"{major}.{minor}), which has no native bfloat16 arithmetic: training "
+            "will likely be slower than with precision='float32'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _bases(X):
     """``X`` and the objects whose memory it views (``X.base``, its base, ...)."""
     while X is not None:
@@ -342,6 +357,7 @@ class BaseAutoencoder(
         )
         previous_device = getattr(self, "device_", None)
         self.device_ = _resolve_device(self.device)
+        _warn_if_bfloat16_is_emulated(self.precision, self.device_)
         self.prior_ = _check_prior(self.prior, self.n_components)
         generator = torch.Generator(device=self.device_)
         generator.manual_seed(

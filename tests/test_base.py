@@ -7,6 +7,7 @@ overrides what it needs (``make(max_iter=5)``).
 
 import pickle
 import re
+import warnings
 from functools import partial
 
 import joblib
@@ -470,6 +471,28 @@ def test_resolve_device_pins_cuda_index_and_rejects_missing_gpu():
     missing = torch.cuda.device_count()
     with pytest.raises(ValueError, match="CUDA device"):
         base_module._resolve_device(f"cuda:{missing}")
+
+
+@pytest.mark.parametrize(
+    "capability, precision, warns",
+    [
+        ((7, 5), "bfloat16", True),
+        ((8, 0), "bfloat16", False),
+        ((7, 0), "float32", False),
+    ],
+)
+def test_bfloat16_on_gpu_without_native_support_warns(
+    monkeypatch, capability, precision, warns
+):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capability)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        base_module._warn_if_bfloat16_is_emulated(precision, torch.device("cuda", 0))
+        base_module._warn_if_bfloat16_is_emulated(precision, torch.device("cpu"))
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == int(warns)
+    if warns:
+        assert "no native bfloat16" in messages[0] and "cuda:0" in messages[0]
 
 
 @parametrize_factories
