@@ -31,9 +31,10 @@ Rows
   the layer shapes at batch 100.
 
 Run ``python benchmarks/bench_speed.py`` (a few minutes) or ``--quick`` for a
-smoke run. pythae is optional (``pip install pythae --no-deps`` plus
-``imageio tqdm``); its rows are skipped with the reason when it cannot be
-imported.
+smoke run; ``--device cuda`` trains every row on the GPU instead (the floor is
+then measured there too, with a synchronisation after each timed loop).
+pythae is optional (``pip install pythae --no-deps`` plus ``imageio tqdm``);
+its rows are skipped with the reason when it cannot be imported.
 """
 
 import argparse
@@ -57,6 +58,8 @@ from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
 N_FEATURES, HIDDEN, N_COMPONENTS, BATCH = 784, (1000, 1000), 8, 100
 DISC_HIDDEN = (1000, 1000)
 LR = 1e-3
+# Where every row trains: set by --device ('cpu' unless asked; 'cuda' on a GPU).
+DEVICE = torch.device("cpu")
 # Our 'auto' bandwidths for the N(0, I) prior: sqrt(d) * (0.5, 1, 2).
 BANDWIDTHS = tuple(math.sqrt(N_COMPONENTS) * f for f in (0.5, 1.0, 2.0))
 
@@ -82,6 +85,12 @@ def decoder_sizes():
 
 def disc_sizes():
     return [N_COMPONENTS, *DISC_HIDDEN, 1]
+
+
+def sync():
+    """Wait for the device: CUDA kernels run asynchronously."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 # --------------------------------------------------------------------- ours
@@ -123,7 +132,7 @@ def ours(Estimator, X, precision="float32", **extra):
         batch_size=BATCH,
         max_iter=1,
         learning_rate_init=LR,
-        device="cpu",
+        device=DEVICE,
         random_state=0,
         **extra,
     )
@@ -167,26 +176,29 @@ class HandWritten:
     def __init__(self, name, X, adversarial, fused=True):
         torch.manual_seed(0)
         self.name, self.adversarial = name, adversarial
-        self.X = torch.from_numpy(X)
-        self.enc, self.dec = mlp(encoder_sizes()), mlp(decoder_sizes())
+        self.X = torch.from_numpy(X).to(DEVICE)
+        self.enc = mlp(encoder_sizes()).to(DEVICE)
+        self.dec = mlp(decoder_sizes()).to(DEVICE)
         # fused=True as in sklearn_aae; fused=False is torch's default (foreach).
         adam = {"lr": LR, "fused": True} if fused else {"lr": LR}
         self.opt = torch.optim.Adam(
             [*self.enc.parameters(), *self.dec.parameters()], **adam
         )
         if adversarial:
-            self.disc = mlp(disc_sizes())
+            self.disc = mlp(disc_sizes()).to(DEVICE)
             self.dopt = torch.optim.Adam(self.disc.parameters(), **adam)
-        self.g = torch.Generator().manual_seed(0)
+        self.g = torch.Generator(device=DEVICE).manual_seed(0)
 
     def _step(self, xb):
         z = self.enc(xb)
         loss = nn.functional.mse_loss(self.dec(z), xb)
         if self.adversarial:
             n = z.shape[0]
-            real = torch.randn(n, N_COMPONENTS, generator=self.g)
+            real = torch.randn(n, N_COMPONENTS, generator=self.g, device=DEVICE)
             logits = self.disc(torch.cat([real, z.detach()]))
-            target = torch.cat([torch.ones(n, 1), torch.zeros(n, 1)])
+            target = torch.cat(
+                [torch.ones(n, 1, device=DEVICE), torch.zeros(n, 1, device=DEVICE)]
+            )
             d_loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
             self.dopt.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -205,11 +217,11 @@ class HandWritten:
 
     def epoch(self):
         t0, c0 = time.perf_counter(), time.process_time()
-        perm = torch.randperm(self.X.shape[0], generator=self.g)
-        total = torch.zeros(())
+        perm = torch.randperm(self.X.shape[0], generator=self.g, device=DEVICE)
+        total = torch.zeros((), device=DEVICE)
         for idx in perm.split(BATCH):
             total += self._step(self.X.index_select(0, idx))
-        float(total)
+        float(total)  # the one host synchronisation of the epoch
         dt = time.perf_counter() - t0
         return dt, dt, time.process_time() - c0
 
@@ -279,7 +291,7 @@ def pythae_runner(name, X, adversarial, tmpdir):
             num_epochs=3,
             learning_rate=LR,
             discriminator_learning_rate=LR,
-            no_cuda=True,
+            no_cuda=DEVICE.type != "cuda",
         )
         trainer = AdversarialTrainer(model, data, training_config=config)
     else:
@@ -302,7 +314,7 @@ def pythae_runner(name, X, adversarial, tmpdir):
             per_device_train_batch_size=BATCH,
             num_epochs=3,
             learning_rate=LR,
-            no_cuda=True,
+            no_cuda=DEVICE.type != "cuda",
         )
         trainer = BaseTrainer(model, data, training_config=config)
     trainer.prepare_training()
@@ -317,6 +329,7 @@ class PythaeRunner:
         self.k += 1
         t0, c0 = time.perf_counter(), time.process_time()
         self.trainer.train_step(self.k)
+        sync()
         dt = time.perf_counter() - t0
         return dt, dt, time.process_time() - c0
 
@@ -350,15 +363,18 @@ def step_matmuls(adversarial):
 
 def matmul_rate(m, k, n, dtype=torch.float32, min_time=0.2, clock=time.perf_counter):
     """Measured GFLOP/s of torch.matmul for (m, k) @ (k, n), best of several runs."""
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    out = torch.empty(m, n, dtype=dtype)
+    a = torch.randn(m, k, dtype=dtype, device=DEVICE)
+    b = torch.randn(k, n, dtype=dtype, device=DEVICE)
+    out = torch.empty(m, n, dtype=dtype, device=DEVICE)
     for _ in range(5):
         torch.matmul(a, b, out=out)
+    sync()
     reps, best = 1, math.inf
     while True:
         t0 = clock()
         for _ in range(reps):
             torch.matmul(a, b, out=out)
+        sync()
         dt = clock() - t0
         if dt > min_time / 4:
             best = min(best, dt / reps)
@@ -369,6 +385,7 @@ def matmul_rate(m, k, n, dtype=torch.float32, min_time=0.2, clock=time.perf_coun
         t0 = clock()
         for _ in range(reps):
             torch.matmul(a, b, out=out)
+        sync()
         best = min(best, (clock() - t0) / reps)
     return 2 * m * k * n / best / 1e9
 
@@ -390,10 +407,15 @@ def machine():
                 if line.startswith("model name"):
                     cpu = line.split(":", 1)[1].strip()
                     break
+    gpu = (
+        f", training on {torch.cuda.get_device_name(DEVICE)}"
+        if DEVICE.type == "cuda"
+        else ""
+    )
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
         f"({torch.get_num_threads()} intra-op threads), Python "
-        f"{platform.python_version()}"
+        f"{platform.python_version()}{gpu}"
     )
 
 
@@ -409,7 +431,16 @@ def main(argv=None):
         default=None,
         help="torch intra-op threads for this benchmark process (default: torch's)",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where every row trains: 'cpu' (the issue's workload) or 'cuda'",
+    )
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here")
     if args.threads:
         torch.set_num_threads(args.threads)
     n, repeats = args.n_samples, args.repeats
@@ -437,7 +468,7 @@ def main(argv=None):
 
     # On one thread the ratios use process CPU time, which a machine shared
     # with other work disturbs far less than wall time; else wall time.
-    on_cpu_time = torch.get_num_threads() == 1
+    on_cpu_time = torch.get_num_threads() == 1 and DEVICE.type == "cpu"
     clock = time.process_time if on_cpu_time else time.perf_counter
     shapes = set(step_matmuls(True))
     rates = {s: matmul_rate(*s, clock=clock) for s in sorted(shapes)}
@@ -470,7 +501,8 @@ def main(argv=None):
 
     print(
         f"W1: {n} x {N_FEATURES} float32, encoder {encoder_sizes()}, mirrored "
-        f"decoder, batch {BATCH}, N(0, I) prior, discriminator {disc_sizes()}"
+        f"decoder, batch {BATCH}, N(0, I) prior, discriminator {disc_sizes()}, "
+        f"device {DEVICE}"
     )
     print(f"machine: {machine()}")
     print(f"median of {repeats} interleaved epochs, each after a warm-up epoch")
