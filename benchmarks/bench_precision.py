@@ -1,10 +1,10 @@
 """Accuracy of ``precision='bfloat16'`` against float32, paired by seed.
 
-Same data and protocol as ``bench_quality.py`` (scikit-learn's digits scaled to
-[0, 1], a held-out quarter, 2-D codes, N(0, I) prior, default architecture,
-exactly ``--max-iter`` epochs), each estimator fitted twice per seed, once per
-precision, from the same seed. Prints, per estimator and precision, the mean and
-standard deviation over seeds of
+Same data, splits and protocol as ``bench_quality.py`` (scikit-learn's digits
+scaled to [0, 1], a held-out quarter, 2-D codes, N(0, I) prior, default
+architecture, exactly ``--max-iter`` epochs), each estimator fitted twice per
+seed, once per precision, from the same seed. Prints, per estimator and
+precision, the mean and standard deviation over seeds of
 
 - kNN accuracy (k=5) of held-out codes, the classifier fitted on training codes;
 - MMD^2 of held-out codes to the prior (``sklearn_aae.mmd_to_prior``);
@@ -57,7 +57,7 @@ def main(argv=None):
     X = X / 16.0
     results = {}  # (estimator, precision) -> list of (knn, mmd2, mse) per seed
     for seed in range(args.seeds):
-        split = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+        split = train_test_split(X, y, random_state=seed)  # as bench_quality.py
         X_train, X_test, y_train, y_test = split
         for Estimator in (MMDAutoencoder, AdversarialAutoencoder):
             for precision in PRECISIONS:
