@@ -231,8 +231,8 @@ class HandWritten:
 
 # ------------------------------------------------------------------ pythae
 def pythae_runner(name, X, adversarial, tmpdir):
-    # pythae's trainer draws tqdm progress bars; tqdm >= 4.66 reads TQDM_DISABLE.
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    # pythae's trainer keeps its tqdm progress bars, as a user gets them (their
+    # cost is part of its loop); they go to stderr, the table to stdout.
     logging.getLogger("pythae").setLevel(logging.WARNING)
     for lname in list(logging.root.manager.loggerDict):
         if lname.startswith("pythae"):
