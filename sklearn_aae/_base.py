@@ -688,7 +688,7 @@ class BaseAutoencoder(
                 t.device.type != "cpu" for t in value.state_dict().values()
             ):
                 # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
-                state[key] = copy.deepcopy(value).cpu()
+                state[key] = _cpu_copy(value)
         return state
 
     def __setstate__(self, state):
@@ -885,6 +885,22 @@ class BaseAutoencoder(
         score : float
         """
         return float(np.mean(self.score_samples(X)))
+
+
+def _cpu_copy(module):
+    """A deep copy of ``module`` on the CPU, made tensor by tensor.
+
+    ``copy.deepcopy(module).cpu()`` would first duplicate every tensor on the
+    module's device; here each parameter and buffer is copied straight to host
+    memory and the deep copy reuses those copies.
+    """
+    memo = {}
+    for t in (*module.parameters(), *module.buffers()):
+        host = t.detach().to("cpu", copy=True)
+        if isinstance(t, torch.nn.Parameter):
+            host = torch.nn.Parameter(host, requires_grad=t.requires_grad)
+        memo[id(t)] = host
+    return copy.deepcopy(module, memo)
 
 
 def _n_batches(n, batch_size):

@@ -229,6 +229,29 @@ def test_pickled_state_holds_only_cpu_tensors(make):
 
 
 @parametrize_factories
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_cpu_copy_of_a_module_is_equal_and_independent(make, encoder):
+    # What __getstate__ uses for modules on a GPU: a CPU deep copy built tensor
+    # by tensor (checked here on CPU modules: same structure, values, grad flags).
+    est = make(encoder=encoder).fit(X_DIGITS)
+    for module in est._modules().values():
+        copied = base_module._cpu_copy(module)
+        assert type(copied) is type(module)
+        originals, copies = module.state_dict(), copied.state_dict()
+        assert originals.keys() == copies.keys()
+        for name, t in originals.items():
+            assert copies[name].device.type == "cpu"
+            torch.testing.assert_close(copies[name], t, rtol=0, atol=0)
+            assert copies[name].data_ptr() != t.data_ptr()
+        assert [p.requires_grad for p in copied.parameters()] == [
+            p.requires_grad for p in module.parameters()
+        ]
+        with torch.no_grad():
+            next(copied.parameters()).add_(1.0)
+        assert not torch.equal(next(copied.parameters()), next(module.parameters()))
+
+
+@parametrize_factories
 def test_pickling_does_not_modify_the_estimator(make):
     # Pickling between partial_fit calls must not change the training.
     reference = make()
