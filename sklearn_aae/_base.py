@@ -493,11 +493,13 @@ class BaseAutoencoder(
         if best_state is not None:
             self._load_state(best_state)
         self.best_loss_ = best if math.isfinite(best) else None
+        self._finish_fit(data, train_idx)
         if not incremental:
             self._release_optimizers()  # free the optimisers' state after fit
             if self.device_.type == "cuda":
+                # Drop the training copies first, so that the cache can shrink.
+                del data, good_state, best_state, regularizer
                 torch.cuda.empty_cache()
-        self._finish_fit(data, train_idx)
         return self
 
     def _validate_X(self, X, reset=False, **kwargs):
