@@ -176,11 +176,9 @@ class _Data:
         return self._to_device(self.X[idx])
 
     def _to_device(self, rows):
+        """Host rows (a copy, never a view of the file) as float32 on the device."""
         rows = rows.toarray() if sparse.issparse(rows) else rows
-        rows = np.asarray(rows, dtype=np.float32)
-        if not rows.flags.writeable or _is_memory_mapped(rows):
-            rows = rows.copy()  # a slice of a file or of read-only memory
-        out = torch.from_numpy(rows)
+        out = torch.from_numpy(np.asarray(rows, dtype=np.float32))
         _release_pages(self._mapping)  # rows are a copy: the file's pages can go
         if self.device.type == "cuda":
             with torch.cuda.device(self.device):
@@ -193,7 +191,14 @@ class _Data:
         for start in range(0, self.n, chunk):
             stop = min(start + chunk, self.n)
             if self.streamed:
-                yield self._to_device(self.X[start:stop])
+                rows = self.X[start:stop]
+                if not sparse.issparse(rows):
+                    # A slice is a view (of the file, or of read-only memory):
+                    # copy it unless the float32 cast already did.
+                    rows = np.asarray(rows, dtype=np.float32)
+                    if not rows.flags.writeable or _is_memory_mapped(rows):
+                        rows = rows.copy()
+                yield self._to_device(rows)
             else:
                 yield self.X[start:stop]
 
