@@ -6,17 +6,46 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
-from ._base import BaseAutoencoder, _adam
+from ._base import BaseAutoencoder
+from ._devices import adam, autocast
 from ._networks import make_mlp
 
 
 class _AdversarialRegularizer:
-    """One regularisation phase per batch: discriminator step(s), generator loss."""
+    """One regularisation phase per batch: discriminator step(s), generator loss.
 
-    def __init__(self, est, tprior, generator):
-        self.est, self.tprior, self.generator = est, tprior, generator
-        self.disc = est.discriminator_
-        self.noise = float(est.instance_noise)
+    Parameters
+    ----------
+    discriminator : torch.nn.Module
+        Maps codes to logits (prior sample vs code).
+    optimizer : torch.optim.Optimizer
+        The discriminator's optimiser.
+    tprior : tensor-side prior
+    generator : torch.Generator
+        Draws the prior samples and the instance noise.
+    steps : int
+        Discriminator updates per call.
+    instance_noise : float
+        Standard deviation of the noise added to every discriminator input.
+    precision : {'float32', 'bfloat16'}
+        Autocast of the discriminator's own update.
+    """
+
+    def __init__(
+        self,
+        discriminator,
+        optimizer,
+        tprior,
+        generator,
+        *,
+        steps,
+        instance_noise,
+        precision,
+    ):
+        self.disc, self.optimizer = discriminator, optimizer
+        self.tprior, self.generator = tprior, generator
+        self.steps, self.noise = steps, float(instance_noise)
+        self.precision = precision
 
     def _noisy(self, Z):
         if self.noise == 0.0:
@@ -30,15 +59,15 @@ class _AdversarialRegularizer:
         params = {k: v.detach() for k, v in self.disc.named_parameters()}
         return torch.func.functional_call(self.disc, params, (Z,))
 
-    def __call__(self, Z):
+    def __call__(self, Z, y=None):
         fake = Z.detach()
         n = fake.shape[0]
-        opt = self.est._discriminator_optimizer
-        for _ in range(self.est.discriminator_steps):
+        opt = self.optimizer
+        for _ in range(self.steps):
             real = self.tprior.sample(n, self.generator)
             # The discriminator's own update may run in bfloat16 (precision);
             # its loss, and the generator loss below, are float32.
-            with self.est._autocast():
+            with autocast(self.precision, Z.device):
                 logits = self.disc(self._noisy(torch.cat([real, fake])))
             logits = logits.float()
             target = torch.zeros_like(logits)
@@ -57,7 +86,8 @@ class _AdversarialRegularizer:
             "discriminator_accuracy": accuracy,
         }
 
-    def evaluate(self, Z):
+    def evaluate(self, Z, y=None):
+        """The generator loss of the codes ``Z`` (``y`` is not used)."""
         return softplus(-self._generator_logits(Z)).mean()
 
 
@@ -264,7 +294,15 @@ class AdversarialAutoencoder(BaseAutoencoder):
 
     def _make_regularizer(self, tprior, generator):
         if getattr(self, "_discriminator_optimizer", None) is None:
-            self._discriminator_optimizer = _adam(
+            self._discriminator_optimizer = adam(
                 self.discriminator_.parameters(), self.discriminator_learning_rate
             )
-        return _AdversarialRegularizer(self, tprior, generator)
+        return _AdversarialRegularizer(
+            self.discriminator_,
+            self._discriminator_optimizer,
+            tprior,
+            generator,
+            steps=self.discriminator_steps,
+            instance_noise=self.instance_noise,
+            precision=self.precision,
+        )

@@ -1,17 +1,20 @@
-"""BaseAutoencoder: the one training loop and everything the estimators share."""
+"""BaseAutoencoder: the estimator's skeleton and the one training loop.
 
-import contextlib
-import copy
+Parameters, the hooks the estimators fill, the loop cut into named steps
+(start, split, epoch, record, stop, end), state and pickling, and inference.
+Rows and labels are handled by ``_data``, devices by ``_devices``, encoder
+kinds by ``_networks`` and importance-sampled scoring by ``_scoring``.
+"""
+
 import math
-import mmap
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -21,196 +24,59 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._networks import ACTIVATIONS, build_networks
+from ._data import (
+    _INFERENCE_CHUNK,
+    _check_codes,
+    _check_labels,
+    _Data,
+    _n_batches,
+    _validate_rows,
+)
+from ._devices import (
+    adam,
+    autocast,
+    resolve_device,
+    warn_if_bfloat16_is_emulated,
+    with_cpu_modules,
+)
+from ._networks import ACTIVATIONS, ENCODERS, build_networks, check_layer_sizes
+from ._scoring import LikelihoodScoreMixin
 from .priors import _check_n_samples, _check_prior, _seed_from, _torch_prior
 
-# Rows per chunk at inference (transform, inverse_transform, sample).
-_INFERENCE_CHUNK = 4096
-# Noise draws averaged for the mean code of the 'universal' encoder.
-_UNIVERSAL_MEAN_DRAWS = 16
-# Importance samples per row in score_samples, and the share drawn from the prior.
-_N_IMPORTANCE = 128
-_DEFENSIVE_PRIOR_SHARE = 0.125
 
+@dataclass
+class _Run:
+    """The state of one call to ``fit`` or ``partial_fit`` (never stored)."""
 
-def _resolve_device(device):
-    """``'auto'`` -> CUDA when available, else CPU; other devices are checked.
-
-    A CUDA device without an index gets the current one, so that the networks
-    and every later batch stay on one GPU whatever the current device becomes.
-    """
-    if isinstance(device, str) and device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available on "
-                "this machine; use device='auto' (CUDA when available, else CPU) "
-                "or 'cpu'."
-            )
-        count = torch.cuda.device_count()
-        index = torch.cuda.current_device() if dev.index is None else dev.index
-        if index >= count:
-            raise ValueError(
-                f"device={device!r} was requested but this machine has {count} "
-                f"CUDA device(s), cuda:0 to cuda:{count - 1}."
-            )
-        dev = torch.device("cuda", index)
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested but MPS is not available.")
-    return dev
-
-
-def _warn_if_bfloat16_is_emulated(precision, device):
-    """bfloat16 on a GPU older than Ampere runs emulated: slower, not faster."""
-    if precision != "bfloat16" or device.type != "cuda":
-        return
-    major, minor = torch.cuda.get_device_capability(device)
-    if major < 8:
-        warnings.warn(
-            f"precision='bfloat16' was requested on {device} (compute capability "
-            f"{major}.{minor}), which has no native bfloat16 arithmetic: training "
-            "will likely be slower than with precision='float32'.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _bases(X):
-    """``X`` and the objects whose memory it views (``X.base``, its base, ...)."""
-    while X is not None:
-        yield X
-        X = getattr(X, "base", None)
-
-
-def _is_memory_mapped(X):
-    """Whether a NumPy array is a view on a memory-mapped file."""
-    return any(isinstance(b, np.memmap | mmap.mmap) for b in _bases(X))
-
-
-def _releasable_mapping(X):
-    """The ``mmap`` under a memory-mapped array whose pages may be dropped, or None.
-
-    Copy-on-write maps are excluded: dropping their pages would discard the
-    user's in-memory edits.
-    """
-    for b in _bases(X):
-        if isinstance(b, np.memmap) and getattr(b, "mode", "c") in {"c", "copyonwrite"}:
-            return None
-        if isinstance(b, mmap.mmap):
-            return b
-    return None
-
-
-def _release_pages(mapping):
-    """Drop a mapping's pages from this process's RSS (the OS page cache keeps them).
-
-    Streaming a memory-mapped file would otherwise leave every page read resident
-    in the process, so peak memory would grow to the file's size.
-    """
-    if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
-        with contextlib.suppress(OSError, ValueError):
-            mapping.madvise(mmap.MADV_DONTNEED)
-
-
-def _check_memmap_values(X, chunk_bytes=64 * 2**20):
-    """The finite (and float32-range) check, a chunk of a memory-mapped X at a time."""
-    mapping = _releasable_mapping(X)
-    step = max(1, chunk_bytes // max(1, X.itemsize * X.shape[1]))
-    limit = np.finfo(np.float32).max
-    for start in range(0, X.shape[0], step):
-        chunk = X[start : start + step]
-        finite = np.isfinite(chunk.sum()) or np.isfinite(chunk).all()
-        largest = float(np.max(np.abs(chunk))) if X.dtype == np.float64 else 0.0
-        _release_pages(mapping)
-        if not finite:
-            raise ValueError("Input X contains NaN or infinity.")
-        if largest > limit:
-            raise ValueError(_too_large_message(largest))
-
-
-def _too_large_message(largest):
-    return (
-        f"X has values up to {largest:.3g}, beyond float32's range (the networks "
-        "compute in float32); scale the data first, for example with "
-        "sklearn.preprocessing.StandardScaler."
-    )
-
-
-class _Data:
-    """The training rows, as one tensor on the device or streamed a batch at a time.
-
-    For training, dense in-memory arrays become one float32 tensor on the
-    training device and batches are index slices of it. Sparse matrices and
-    memory-mapped arrays stay where they are: each batch is gathered on the host
-    (rows in sorted order), densified, cast to float32 and copied to the device.
-    With ``stream=True`` (inference) dense arrays are streamed too, a chunk at a
-    time, so that neither a whole float32 copy on the host nor the whole array
-    on the GPU is ever made.
-    """
-
-    def __init__(self, X, device, stream=False):
-        self.device = device
-        self.n = X.shape[0]
-        self.streamed = stream or sparse.issparse(X) or _is_memory_mapped(X)
-        self._mapping = None
-        if self.streamed:
-            self.X = X.tocsr() if sparse.issparse(X) else X
-            if not sparse.issparse(X):
-                self._mapping = _releasable_mapping(X)
-        else:
-            self.X = torch.as_tensor(
-                np.ascontiguousarray(X, dtype=np.float32), device=device
-            )
-
-    def batch(self, idx):
-        if not self.streamed:
-            return self.X.index_select(0, idx)
-        idx = np.sort(idx.cpu().numpy()) if torch.is_tensor(idx) else idx
-        return self._to_device(self.X[idx])
-
-    def _to_device(self, rows):
-        """Host rows (a copy, never a view of the file) as float32 on the device."""
-        rows = rows.toarray() if sparse.issparse(rows) else rows
-        out = torch.from_numpy(np.asarray(rows, dtype=np.float32))
-        _release_pages(self._mapping)  # rows are a copy: the file's pages can go
-        if self.device.type == "cuda":
-            with torch.cuda.device(self.device):
-                return out.pin_memory().to(self.device, non_blocking=True)
-        return out.to(self.device)
-
-    def chunks(self, chunk=None):
-        """Consecutive row chunks, in order (for inference)."""
-        chunk = chunk or _INFERENCE_CHUNK
-        for start in range(0, self.n, chunk):
-            stop = min(start + chunk, self.n)
-            if self.streamed:
-                rows = self.X[start:stop]
-                if not sparse.issparse(rows):
-                    # A slice is a view (of the file, or of read-only memory):
-                    # copy it unless the float32 cast already did.
-                    rows = np.asarray(rows, dtype=np.float32)
-                    if not rows.flags.writeable or _is_memory_mapped(rows):
-                        rows = rows.copy()
-                yield self._to_device(rows)
-            else:
-                yield self.X[start:stop]
+    data: _Data
+    train_idx: np.ndarray
+    train_idx_t: torch.Tensor  # the same rows, on the device
+    val_idx: np.ndarray | None  # None: no early stopping on held-out rows
+    regularizer: object
+    generator: torch.Generator
+    incremental: bool
+    good_state: dict  # the weights to fall back to if an epoch diverges
+    best: float = math.inf
+    best_state: dict | None = None
+    no_improvement: int = 0
+    stopped_early: bool = False
 
 
 class BaseAutoencoder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+    LikelihoodScoreMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
 ):
     """Base class of the autoencoders with a latent prior.
 
     Subclasses provide the regulariser ``D(q(z), p(z))`` through
-    :meth:`_make_regularizer`; this class owns validation, the training loop,
-    inference, scoring and pickling. Not meant to be used directly.
+    :meth:`_make_regularizer` (and may add a term to :meth:`_losses`); this
+    class owns the parameters, the training loop, state and pickling, and
+    inference. Not meant to be used directly.
     """
 
     _parameter_constraints = {
@@ -222,7 +88,7 @@ class BaseAutoencoder(
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "encoder": [StrOptions({"deterministic", "gaussian", "universal"})],
+        "encoder": [StrOptions(set(ENCODERS))],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -286,11 +152,11 @@ class BaseAutoencoder(
 
         ``tprior`` is the tensor-side prior on the training device, ``generator``
         the fit's ``torch.Generator``. The returned callable maps a batch of codes
-        ``Z`` (with autograd) to a dict of scalar tensors whose key
-        ``'regularization'`` is added, times ``reg_weight``, to the
-        reconstruction loss; other keys are per-batch diagnostics (detached)
-        recorded in ``history_``. Its ``evaluate(Z)`` method gives the value used
-        on the validation set.
+        ``Z`` (with autograd) and their labels ``y`` (a tensor, or None without
+        labels) to a dict of scalar tensors whose key ``'regularization'`` is
+        added, times ``reg_weight``, to the reconstruction loss; other keys are
+        per-batch diagnostics (detached) recorded in ``history_``. Its
+        ``evaluate(Z, y=None)`` method gives the value used on the validation set.
         """
 
     def _init_fitted_regularizer(self, seed):
@@ -302,6 +168,42 @@ class BaseAutoencoder(
     def _regularizer_modules(self):
         """Fitted modules owned by the regulariser (moved and pickled with the rest)."""
         return {}
+
+    def _losses(self, xb, yb, regularizer, generator=None, *, train=True):
+        """The per-batch losses: the one place where they are composed.
+
+        With ``train=True`` the codes are drawn from q(z|x) with ``generator``
+        (under the ``precision``'s autocast) and the regulariser is called (it
+        may take its own steps, as the adversary does); with ``train=False``
+        (the validation loss) the codes are the mean of q(z|x) and the
+        regulariser's ``evaluate`` gives its term.
+
+        Returns
+        -------
+        losses : dict of scalar tensor
+            ``'loss'``, the objective ``reconstruction + reg_weight *
+            regularization``; ``'reconstruction'``, the mean squared error; and
+            the regulariser's keys (absent when ``reg_weight=0``). Every key but
+            ``'loss'`` is recorded in ``history_``.
+        """
+        if train:
+            with autocast(self.precision, self.device_):
+                z = self.encoder_.sample(xb, generator)
+                xhat = self.decoder_(z)
+        else:
+            z = self.encoder_.mean(xb)
+            xhat = self.decoder_(z)
+        # Losses and the regulariser work in float32 whatever the precision.
+        z = z.float()
+        recon = torch.nn.functional.mse_loss(xhat.float(), xb)
+        if self.reg_weight == 0:
+            return {"loss": recon, "reconstruction": recon}
+        if train:
+            reg = regularizer(z, yb)
+        else:
+            reg = {"regularization": regularizer.evaluate(z, yb)}
+        loss = recon + self.reg_weight * reg["regularization"]
+        return {"loss": loss, "reconstruction": recon, **reg}
 
     # ------------------------------------------------------------- properties
     @property
@@ -324,15 +226,16 @@ class BaseAutoencoder(
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Sparse matrices and memory-mapped arrays are streamed
             to the device a batch at a time.
-        y : Ignored
-            Not used, present for API consistency.
+        y : array-like of shape (n_samples,), default=None
+            Not used by this estimator (only checked to have one entry per
+            row), present for API consistency.
 
         Returns
         -------
         self : object
             Fitted estimator.
         """
-        return self._fit(X, incremental=False)
+        return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -344,143 +247,24 @@ class BaseAutoencoder(
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : Ignored
+        y : array-like of shape (n_samples,), default=None
+            Not used by this estimator (only checked to have one entry per
+            row), present for API consistency.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, incremental=True)
+        return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, incremental):
+    def _fit(self, X, y, incremental):
+        """The training loop: start, then epochs until a stop, then end."""
         fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)
-        X = self._validate_X(X, reset=fresh, ensure_min_samples=2)
-        hidden = self._check_hidden_layer_sizes()
-        rng = check_random_state(self.random_state)
-        init_seed, loop_seed, split_seed = (
-            int(s) for s in rng.randint(2**31 - 1, size=3)
-        )
-        previous_device = getattr(self, "device_", None)
-        self.device_ = _resolve_device(self.device)
-        _warn_if_bfloat16_is_emulated(self.precision, self.device_)
-        self.prior_ = _check_prior(self.prior, self.n_components)
-        generator = torch.Generator(device=self.device_)
-        generator.manual_seed(
-            (loop_seed + (0 if fresh else self.n_iter_)) % (2**31 - 1)
-        )
-
-        if fresh:
-            self.encoder_, self.decoder_ = build_networks(
-                self.n_features_in_,
-                self.n_components,
-                hidden,
-                self.activation,
-                self.encoder,
-                init_seed,
-            )
-            self._init_fitted_regularizer(init_seed)
-            self.n_iter_ = 0
-            self.loss_curve_ = []
-            self.history_ = {}
-            self.validation_loss_curve_ = [] if self.early_stopping else None
-        else:
-            self._check_warm_start_shapes(hidden)
-            if self.early_stopping and self.validation_loss_curve_ is None:
-                self.validation_loss_curve_ = []
-        if fresh or not incremental or previous_device != self.device_:
-            # (an optimiser's state lives on the device it was made on)
-            self._release_optimizers()
-        self._to_device(self.device_)
-
-        if getattr(self, "_optimizer", None) is None:
-            params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
-            self._optimizer = _adam(params, self.learning_rate_init)
-        tprior = _torch_prior(self.prior_, self.n_components, self.device_)
-        regularizer = self._make_regularizer(tprior, generator)
-
-        n = X.shape[0]
-        data = _Data(X, self.device_)
-        val_idx = None
-        if self.early_stopping and not incremental:
-            n_val = int(math.ceil(self.validation_fraction * n))
-            if n_val < 2 or n - n_val < 2:
-                raise ValueError(
-                    f"The validation set is too small: validation_fraction="
-                    f"{self.validation_fraction} of n_samples={n} leaves {n_val} "
-                    "validation and "
-                    f"{n - n_val} training samples; both need at least 2."
-                )
-            perm = np.random.RandomState(split_seed).permutation(n)
-            val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        else:
-            train_idx = np.arange(n)
-        train_idx_t = torch.as_tensor(train_idx, device=self.device_)
-
-        n_epochs = 1 if incremental else self.max_iter
-        best = math.inf
-        no_improvement = 0
-        best_state = None
-        good_state = self._state()
-        stopped_early = False
+        X, y = self._validate_input(X, y, reset=fresh)
+        run = self._start(X, y, fresh, incremental)
         try:
-            for _ in range(n_epochs):
-                t0 = time.perf_counter()
-                record = self._run_epoch(data, train_idx_t, regularizer, generator)
-                epoch = self.n_iter_ + 1
-                if not (
-                    all(math.isfinite(v) for v in record.values())
-                    and self._parameters_finite()
-                ):
-                    self._load_state(good_state)
-                    self._release_optimizers()  # their moments hold NaN too
-                    self._finish_fit(data, train_idx)
-                    raise FloatingPointError(
-                        f"Training diverged at epoch {epoch}: the loss is "
-                        f"{record['loss']}. The estimator keeps the weights of "
-                        f"epoch {epoch - 1}. Try a smaller learning_rate_init, "
-                        "a smaller reg_weight or scaling the input."
-                    )
-                self.n_iter_ = epoch
-                self.loss_curve_.append(record["loss"])
-                for key, value in record.items():
-                    if key != "loss":
-                        self.history_.setdefault(key, []).append(value)
-                if val_idx is not None:
-                    current = self._validation_loss(data, val_idx, regularizer)
-                    self.validation_loss_curve_.append(current)
-                else:
-                    current = record["loss"]
-                if self.verbose:
-                    extra = ", ".join(f"{k} = {v:.6g}" for k, v in record.items())
-                    val = (
-                        f", validation loss = {current:.6g}"
-                        if val_idx is not None
-                        else ""
-                    )
-                    print(
-                        f"Epoch {epoch}: {extra}{val} "
-                        f"({time.perf_counter() - t0:.2f} s)"
-                    )
-                if incremental:
-                    break
-                good_state = self._state()
-                if current > best - self.tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-                if current < best:
-                    best = current
-                    if val_idx is not None:
-                        best_state = good_state
-                if no_improvement > self.n_iter_no_change:
-                    stopped_early = True
-                    if self.verbose:
-                        what = "Validation" if val_idx is not None else "Training"
-                        print(
-                            f"{what} loss did not improve more than tol={self.tol} "
-                            f"for {self.n_iter_no_change} consecutive epochs. "
-                            "Stopping."
-                        )
+            for _ in range(1 if incremental else self.max_iter):
+                if self._epoch(run):
                     break
         except KeyboardInterrupt:
             warnings.warn(
@@ -489,48 +273,193 @@ class BaseAutoencoder(
                 UserWarning,
             )
         else:
-            if not incremental and not stopped_early:
+            if not incremental and not run.stopped_early:
                 warnings.warn(
                     f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
                     "reached and the optimization hasn't converged yet.",
                     ConvergenceWarning,
                 )
-        if best_state is not None:
-            self._load_state(best_state)
-        self.best_loss_ = best if math.isfinite(best) else None
-        self._finish_fit(data, train_idx)
-        if not incremental:
+        self._end(run)
+        return self
+
+    def _start(self, X, y, fresh, incremental):
+        """Seeds, device, prior, networks and optimisers; the data and their split."""
+        hidden = self._check_hidden_layer_sizes()
+        rng = check_random_state(self.random_state)
+        init_seed, loop_seed, split_seed = (
+            int(s) for s in rng.randint(2**31 - 1, size=3)
+        )
+        previous_device = getattr(self, "device_", None)
+        self.device_ = resolve_device(self.device)
+        warn_if_bfloat16_is_emulated(self.precision, self.device_)
+        self.prior_ = _check_prior(self.prior, self.n_components)
+        generator = torch.Generator(device=self.device_)
+        generator.manual_seed(
+            (loop_seed + (0 if fresh else self.n_iter_)) % (2**31 - 1)
+        )
+        if fresh:
+            self._init_fitted(hidden, init_seed)
+        else:
+            self._check_warm_start(hidden)
+        if fresh or not incremental or previous_device != self.device_:
+            # (an optimiser's state lives on the device it was made on)
+            self._release_optimizers()
+        self._move_modules(self.device_)
+        if getattr(self, "_optimizer", None) is None:
+            params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
+            self._optimizer = adam(params, self.learning_rate_init)
+        tprior = _torch_prior(self.prior_, self.n_components, self.device_)
+        regularizer = self._make_regularizer(tprior, generator)
+        data = _Data(X, self.device_, y=y)
+        train_idx, val_idx = self._split(data, incremental, split_seed)
+        return _Run(
+            data=data,
+            train_idx=train_idx,
+            train_idx_t=torch.as_tensor(train_idx, device=self.device_),
+            val_idx=val_idx,
+            regularizer=regularizer,
+            generator=generator,
+            incremental=incremental,
+            good_state=self._state(),
+        )
+
+    def _init_fitted(self, hidden, seed):
+        """A fresh fit: new networks and empty records."""
+        self.encoder_, self.decoder_ = build_networks(
+            self.n_features_in_,
+            self.n_components,
+            hidden,
+            self.activation,
+            self.encoder,
+            seed,
+        )
+        self._init_fitted_regularizer(seed)
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.history_ = {}
+        self.validation_loss_curve_ = [] if self.early_stopping else None
+
+    def _check_warm_start(self, hidden):
+        """Continuing needs the architecture of the last fresh fit."""
+        first = self.decoder_[0] if hidden else self.decoder_[-1]
+        if first.in_features != self.n_components:
+            raise ValueError(
+                f"n_components changed from {first.in_features} to "
+                f"{self.n_components} since the last fit; warm_start and "
+                "partial_fit need the same architecture."
+            )
+        if self.early_stopping and self.validation_loss_curve_ is None:
+            self.validation_loss_curve_ = []
+
+    def _split(self, data, incremental, seed):
+        """Training and validation rows, sorted: ``(train_idx, val_idx)``.
+
+        ``val_idx`` is None unless ``early_stopping`` holds rows out (never in
+        ``partial_fit``). The rows' labels are ``data.y``: stratifying the
+        validation rows on them belongs here.
+        """
+        n = data.n
+        if not self.early_stopping or incremental:
+            return np.arange(n), None
+        n_val = int(math.ceil(self.validation_fraction * n))
+        if n_val < 2 or n - n_val < 2:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of n_samples={n} leaves {n_val} "
+                f"validation and {n - n_val} training samples; both need at "
+                "least 2."
+            )
+        perm = np.random.RandomState(seed).permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _epoch(self, run):
+        """One epoch: train, check, record; returns whether to stop."""
+        t0 = time.perf_counter()
+        record = self._run_epoch(
+            run.data, run.train_idx_t, run.regularizer, run.generator
+        )
+        self._check_diverged(run, record)
+        current = self._record(run, record, t0)
+        return run.incremental or self._stop(run, current)
+
+    def _check_diverged(self, run, record):
+        """A non-finite loss or weight restores the last good weights and raises."""
+        if all(math.isfinite(v) for v in record.values()) and self._parameters_finite():
+            return
+        epoch = self.n_iter_ + 1
+        self._load_state(run.good_state)
+        self._release_optimizers()  # their moments hold NaN too
+        self._finish_fit(run.data, run.train_idx)
+        raise FloatingPointError(
+            f"Training diverged at epoch {epoch}: the loss is "
+            f"{record['loss']}. The estimator keeps the weights of "
+            f"epoch {epoch - 1}. Try a smaller learning_rate_init, "
+            "a smaller reg_weight or scaling the input."
+        )
+
+    def _record(self, run, record, t0):
+        """Append the epoch to the records; returns the loss to watch."""
+        self.n_iter_ += 1
+        self.loss_curve_.append(record["loss"])
+        for key, value in record.items():
+            if key != "loss":
+                self.history_.setdefault(key, []).append(value)
+        if run.val_idx is not None:
+            current = self._validation_loss(run.data, run.val_idx, run.regularizer)
+            self.validation_loss_curve_.append(current)
+        else:
+            current = record["loss"]
+        if self.verbose:
+            extra = ", ".join(f"{k} = {v:.6g}" for k, v in record.items())
+            val = (
+                f", validation loss = {current:.6g}" if run.val_idx is not None else ""
+            )
+            print(
+                f"Epoch {self.n_iter_}: {extra}{val} ({time.perf_counter() - t0:.2f} s)"
+            )
+        return current
+
+    def _stop(self, run, current):
+        """Keep the best weights; stop after ``n_iter_no_change`` flat epochs."""
+        run.good_state = self._state()
+        if current > run.best - self.tol:
+            run.no_improvement += 1
+        else:
+            run.no_improvement = 0
+        if current < run.best:
+            run.best = current
+            if run.val_idx is not None:
+                run.best_state = run.good_state
+        if run.no_improvement <= self.n_iter_no_change:
+            return False
+        run.stopped_early = True
+        if self.verbose:
+            what = "Validation" if run.val_idx is not None else "Training"
+            print(
+                f"{what} loss did not improve more than tol={self.tol} "
+                f"for {self.n_iter_no_change} consecutive epochs. "
+                "Stopping."
+            )
+        return True
+
+    def _end(self, run):
+        """Restore the best weights, estimate the noise, free the training state."""
+        if run.best_state is not None:
+            self._load_state(run.best_state)
+        self.best_loss_ = run.best if math.isfinite(run.best) else None
+        self._finish_fit(run.data, run.train_idx)
+        if not run.incremental:
             self._release_optimizers()  # free the optimisers' state after fit
             if self.device_.type == "cuda":
                 # Drop the training copies first, so that the cache can shrink.
-                del data, good_state, best_state, regularizer
+                run.data = run.train_idx_t = run.regularizer = None
+                run.good_state = run.best_state = None
                 torch.cuda.empty_cache()
-        return self
 
-    def _validate_X(self, X, reset=False, **kwargs):
-        """``validate_data``, then a check that float32 training can hold X.
-
-        A memory-mapped X is checked a chunk at a time, releasing the pages read,
-        so that validation does not pull the whole file into memory.
-        """
-        mapped = isinstance(X, np.ndarray) and _is_memory_mapped(X)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            reset=reset,
-            ensure_all_finite=not mapped,
-            **kwargs,
-        )
-        if mapped:
-            _check_memmap_values(X)
-        elif X.dtype == np.float64:
-            values = X.data if sparse.issparse(X) else X
-            largest = float(np.max(np.abs(values))) if values.size else 0.0
-            if largest > np.finfo(np.float32).max:
-                raise ValueError(_too_large_message(largest))
-        return X
+    def _validate_input(self, X, y, reset):
+        """The training rows (at least 2) and their labels (one per row, or None)."""
+        X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
+        return X, _check_labels(y, X.shape[0])
 
     def _parameters_finite(self):
         """Whether every fitted weight is finite (one host synchronisation)."""
@@ -542,22 +471,7 @@ class BaseAutoencoder(
         return bool(torch.stack(flags).all())
 
     def _check_hidden_layer_sizes(self, name="hidden_layer_sizes"):
-        value = getattr(self, name)
-        hidden = [value] if isinstance(value, Integral) else list(np.ravel(value))
-        if not all(isinstance(h, Integral) and h >= 1 for h in hidden):
-            raise ValueError(
-                f"{name} must be a sequence of positive integers, got {value!r}."
-            )
-        return tuple(int(h) for h in hidden)
-
-    def _check_warm_start_shapes(self, hidden):
-        first = self.decoder_[0] if hidden else self.decoder_[-1]
-        if first.in_features != self.n_components:
-            raise ValueError(
-                f"n_components changed from {first.in_features} to "
-                f"{self.n_components} since the last fit; warm_start and "
-                "partial_fit need the same architecture."
-            )
+        return check_layer_sizes(getattr(self, name), name)
 
     def _run_epoch(self, data, train_idx, regularizer, generator):
         """One pass over the training rows; returns the epoch's mean losses."""
@@ -567,78 +481,28 @@ class BaseAutoencoder(
         ]
         sums = None
         for idx in perm.tensor_split(_n_batches(n, self.batch_size)):
-            losses = self._train_step(data.batch(idx), regularizer, generator)
+            xb, yb = data.batch(idx)
+            losses = self._train_step(xb, yb, regularizer, generator)
             stacked = torch.stack(list(losses.values())) * idx.shape[0]
             sums = stacked if sums is None else sums + stacked
         # One host synchronisation per epoch.
         return dict(zip(losses.keys(), (sums / n).tolist(), strict=True))
 
-    def _train_step(self, xb, regularizer, generator):
-        """One optimiser step on a batch: encode once, decode, loss, step."""
-        with self._autocast():
-            z = self._encode_train(xb, generator)
-            xhat = self.decoder_(z)
-        # Losses and the regulariser work in float32 whatever the precision.
-        z = z.float()
-        recon = torch.nn.functional.mse_loss(xhat.float(), xb)
-        losses = {"reconstruction": recon}
-        if self.reg_weight > 0:
-            reg = regularizer(z)
-            loss = recon + self.reg_weight * reg["regularization"]
-            losses.update(reg)
-        else:
-            loss = recon
+    def _train_step(self, xb, yb, regularizer, generator):
+        """One optimiser step on a batch: the losses, then the step."""
+        losses = self._losses(xb, yb, regularizer, generator)
         self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses["loss"].backward()
         self._optimizer.step()
-        return {"loss": loss.detach(), **{k: v.detach() for k, v in losses.items()}}
-
-    def _autocast(self):
-        """bfloat16 autocast of the network passes in training, when asked for."""
-        if self.precision == "bfloat16":
-            return torch.autocast(self.device_.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _encode_train(self, X, generator):
-        """Codes for training: the deterministic code, or a draw from q(z|x)."""
-        if self.encoder == "gaussian":
-            mean, log_var = self.encoder_(X)
-            eps = torch.randn(
-                mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
-            )
-            return mean + torch.exp(0.5 * log_var) * eps
-        if self.encoder == "universal":
-            shape = (X.shape[0], self.encoder_.n_noise)
-            eps = torch.randn(shape, generator=generator, device=X.device)
-            return self.encoder_(X, eps.to(X.dtype))
-        return self.encoder_(X)
-
-    def _encode_mean(self, X):
-        """The mean of q(z|x): deterministic whatever the encoder kind.
-
-        For the ``'universal'`` encoder it is the average over a fixed set of
-        noise draws (common to all rows, from a fixed seed).
-        """
-        if self.encoder == "gaussian":
-            return self.encoder_(X)[0]
-        if self.encoder == "universal":
-            # Drawn on the CPU: the same codes on every device.
-            g = torch.Generator().manual_seed(0)
-            S, m = _UNIVERSAL_MEAN_DRAWS, self.encoder_.n_noise
-            noise = torch.randn(S, m, generator=g).to(X.device, X.dtype)
-            Z = self.encoder_(X.repeat_interleave(S, dim=0), noise.repeat(len(X), 1))
-            return Z.reshape(len(X), S, -1).mean(1)
-        return self.encoder_(X)
+        return {k: v.detach() for k, v in losses.items()}
 
     @torch.no_grad()
     def _validation_loss(self, data, val_idx, regularizer):
+        """The mean of ``_losses(...)['loss']`` over the validation rows."""
         total, count = 0.0, 0
         for idx in np.array_split(val_idx, _n_batches(len(val_idx), self.batch_size)):
-            xb = data.batch(torch.as_tensor(idx, device=self.device_))
-            z = self._encode_mean(xb)
-            loss = torch.nn.functional.mse_loss(self.decoder_(z), xb)
-            if self.reg_weight > 0:
-                loss = loss + self.reg_weight * regularizer.evaluate(z)
+            xb, yb = data.batch(torch.as_tensor(idx, device=self.device_))
+            loss = self._losses(xb, yb, regularizer, train=False)["loss"]
             total = total + loss.double() * len(idx)  # no host sync per batch
             count += len(idx)
         return float(total) / count
@@ -649,8 +513,8 @@ class BaseAutoencoder(
         sq, count = 0.0, 0
         for start in range(0, len(train_idx), _INFERENCE_CHUNK):
             idx = train_idx[start : start + _INFERENCE_CHUNK]
-            xb = data.batch(torch.as_tensor(idx, device=self.device_))
-            r = xb - self.decoder_(self._encode_mean(xb))
+            xb, _ = data.batch(torch.as_tensor(idx, device=self.device_))
+            r = xb - self.decoder_(self.encoder_.mean(xb))
             sq = sq + (r * r).sum(dtype=torch.float64)  # no host sync per chunk
             count += r.numel()
         # Floor: a perfect reconstruction must not give an infinite likelihood.
@@ -681,7 +545,8 @@ class BaseAutoencoder(
         for name, m in self._modules().items():
             m.load_state_dict(state[name])
 
-    def _to_device(self, device):
+    def _move_modules(self, device):
+        """Move the fitted networks (and the regulariser's) to ``device``."""
         for m in self._modules().values():
             m.to(device)
 
@@ -690,35 +555,21 @@ class BaseAutoencoder(
         state = dict(super().__getstate__())
         for name in self._optimizer_attributes:
             state.pop(name, None)
-        for key, value in state.items():
-            if isinstance(value, torch.nn.Module) and any(
-                t.device.type != "cpu" for t in value.state_dict().values()
-            ):
-                # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
-                state[key] = _cpu_copy(value)
-        return state
+        # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
+        return with_cpu_modules(state)
 
     def __setstate__(self, state):
         super().__setstate__(state)
         device = getattr(self, "device_", None)
         if device is not None and device.type != "cpu":
             try:
-                _resolve_device(str(device))
+                resolve_device(str(device))
             except ValueError:
                 self.device_ = torch.device("cpu")
             else:
-                self._to_device(device)
+                self._move_modules(device)
 
     # -------------------------------------------------------------- inference
-    def _check_codes(self, Z):
-        Z = check_array(Z, dtype=[np.float64, np.float32])
-        if Z.shape[1] != self.n_components:
-            raise ValueError(
-                f"Z has {Z.shape[1]} features, but {self.__class__.__name__} is "
-                f"expecting {self.n_components} features (n_components) as input."
-            )
-        return Z
-
     @torch.no_grad()
     def transform(self, X):
         """Encode ``X``: the mean of q(z|x) for each row.
@@ -733,23 +584,19 @@ class BaseAutoencoder(
             Of the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = self._validate_X(X)
+        X = _validate_rows(self, X)
         data = _Data(X, self.device_, stream=True)
-        out = [self._encode_mean(xb).cpu() for xb in data.chunks()]
+        out = [self.encoder_.mean(xb).cpu() for xb in data.chunks()]
         return torch.cat(out).numpy().astype(X.dtype, copy=False)
 
     @torch.no_grad()
     def _decode(self, Z, dtype):
-        out = [
-            self.decoder_(
-                torch.as_tensor(
-                    Z[s : s + _INFERENCE_CHUNK],
-                    dtype=torch.float32,
-                    device=self.device_,
-                )
-            ).cpu()
-            for s in range(0, Z.shape[0], _INFERENCE_CHUNK)
-        ]
+        """Decoder outputs of the codes ``Z`` (NumPy), a chunk at a time."""
+        out = []
+        for start in range(0, Z.shape[0], _INFERENCE_CHUNK):
+            z = Z[start : start + _INFERENCE_CHUNK]
+            z = torch.as_tensor(z, dtype=torch.float32, device=self.device_)
+            out.append(self.decoder_(z).cpu())
         return torch.cat(out).numpy().astype(dtype, copy=False)
 
     def inverse_transform(self, X):
@@ -766,7 +613,7 @@ class BaseAutoencoder(
             The decoder's output (the mean of p(x|z)), of the dtype of the input.
         """
         check_is_fitted(self)
-        Z = self._check_codes(X)
+        Z = _check_codes(X, self.n_components, type(self).__name__)
         return self._decode(Z, Z.dtype)
 
     def sample(self, n_samples=1, random_state=None):
@@ -791,137 +638,3 @@ class BaseAutoencoder(
         cpu = torch.device("cpu")
         Z = _torch_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
         return self._decode(Z, np.float64)
-
-    def score_samples(self, X):
-        """Log-likelihood of each row under the fitted generative model.
-
-        The model is ``z ~ prior``, ``x | z ~ N(decoder(z), noise_variance_ I)``,
-        and ``log p(x) = log E_{z ~ prior} N(x; decoder(z), noise_variance_ I)``
-        is estimated by importance sampling. The proposal for each row is a
-        defensive mixture: with probability 1/8 the prior, otherwise a Gaussian
-        at one Gauss-Newton step from the encoder's code, with covariance
-        ``(J^T J / noise_variance_ + I / var_prior)^{-1}`` (``J`` the decoder's
-        Jacobian there, ``var_prior`` the prior's mean variance). For a linear
-        decoder and a Gaussian prior this proposal is the exact posterior.
-        128 importance samples per row are common random numbers from a fixed
-        seed (``random_state`` when it is an int, else 0), so the estimate is a
-        deterministic function of each row, whatever else is in ``X``. It does
-        not depend on ``reg_weight``, so scores of models with different
-        regularisation strengths compare fairly.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_likelihood : ndarray of shape (n_samples,)
-            Natural log-density of each row (higher is better).
-        """
-        check_is_fitted(self)
-        X = self._validate_X(X)
-        seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        d, S = self.n_components, _N_IMPORTANCE
-        n_prior = int(round(_DEFENSIVE_PRIOR_SHARE * S))
-        # Common random numbers, drawn on the CPU: the same on every device.
-        g = torch.Generator().manual_seed(int(seed))
-        cpu_prior = _torch_prior(self.prior_, d, torch.device("cpu"))
-        z_prior = cpu_prior.sample(n_prior, g).to(self.device_)  # shared by all rows
-        eps = torch.randn(S - n_prior, d, generator=g).to(self.device_)
-        tprior = _torch_prior(self.prior_, d, self.device_)
-        prior_precision = 1.0 / tprior.variance()
-        chunk = max(1, 65536 // S)
-        data = _Data(X, self.device_, stream=True)
-        out = [
-            self._score_chunk(xb, tprior, z_prior, eps, prior_precision)
-            for xb in data.chunks(chunk)
-        ]
-        return torch.cat(out).numpy().astype(np.float64)
-
-    def _score_chunk(self, x, tprior, z_prior, eps, prior_precision):
-        n, p = x.shape
-        d = self.n_components
-        var = self.noise_variance_
-        with torch.no_grad():
-            z0 = self._encode_mean(x)
-        # Gauss-Newton step on log p(z) + log p(x|z) from the encoder's code.
-        J = torch.func.vmap(torch.func.jacfwd(self.decoder_))(z0)  # (n, p, d)
-        with torch.enable_grad():
-            z0g = z0.detach().requires_grad_(True)
-            try:
-                grad_prior = torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
-            except (AttributeError, RuntimeError):
-                grad_prior = torch.zeros_like(z0)
-        with torch.no_grad():
-            r = x - self.decoder_(z0)
-            eye = torch.eye(d, device=x.device)
-            H = J.transpose(1, 2) @ J / var + prior_precision * eye
-            grad = (J.transpose(1, 2) @ r.unsqueeze(-1)).squeeze(-1) / var + grad_prior
-            Lh = torch.linalg.cholesky(H)  # H = Lh Lh^T; cov = H^{-1}
-            mu = z0 + torch.cholesky_solve(grad.unsqueeze(-1), Lh).squeeze(-1)
-            # z = mu + Lh^{-T} eps has covariance H^{-1}.
-            z_q = mu[:, None, :] + torch.linalg.solve_triangular(
-                Lh.transpose(1, 2), eps.T.expand(n, d, eps.shape[0]), upper=True
-            ).transpose(1, 2)
-            z = torch.cat([z_prior.expand(n, *z_prior.shape), z_q], dim=1)  # (n, S, d)
-            S = z.shape[1]
-            # log q(z | x) = log N(z; mu, H^{-1}).
-            y = (z - mu[:, None, :]) @ Lh  # (n, S, d): Lh^T (z - mu)
-            log_det_h = 2 * torch.log(torch.diagonal(Lh, dim1=-2, dim2=-1)).sum(-1)
-            log_q = -0.5 * (y * y).sum(-1) + 0.5 * log_det_h[:, None]
-            log_q = log_q - 0.5 * d * math.log(2 * math.pi)
-            log_p = tprior.log_prob(z.reshape(n * S, d)).reshape(n, S)
-            share = z_prior.shape[0] / S
-            log_r = torch.logaddexp(math.log(share) + log_p, math.log1p(-share) + log_q)
-            recon = self.decoder_(z.reshape(n * S, d)).reshape(n, S, p)
-            sq = ((x[:, None, :] - recon) ** 2).sum(-1)
-            log_lik = -0.5 * sq / var - 0.5 * p * math.log(2 * math.pi * var)
-            log_w = log_p + log_lik - log_r
-            return (torch.logsumexp(log_w, dim=1) - math.log(S)).cpu()
-
-    def score(self, X, y=None):
-        """Mean log-likelihood of ``X`` (see :meth:`score_samples`); higher is better.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        score : float
-        """
-        return float(np.mean(self.score_samples(X)))
-
-
-def _cpu_copy(module):
-    """A deep copy of ``module`` on the CPU, made tensor by tensor.
-
-    ``copy.deepcopy(module).cpu()`` would first duplicate every tensor on the
-    module's device; here each parameter and buffer is copied straight to host
-    memory and the deep copy reuses those copies.
-    """
-    memo = {}
-    for t in (*module.parameters(), *module.buffers()):
-        host = t.detach().to("cpu", copy=True)
-        if isinstance(t, torch.nn.Parameter):
-            host = torch.nn.Parameter(host, requires_grad=t.requires_grad)
-        memo[id(t)] = host
-    return copy.deepcopy(module, memo)
-
-
-def _n_batches(n, batch_size):
-    """How many nearly equal batches to cut ``n`` rows into.
-
-    None is larger than ``batch_size`` and none has a single row unless
-    ``n == 1`` (the MMD U-statistic needs two), so ``batch_size=1`` acts as 2.
-    """
-    return max(1, min(-(-n // batch_size), n // 2))
-
-
-def _adam(params, lr):
-    """Adam, fused where this torch build supports it on the parameters' device."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)

@@ -40,7 +40,8 @@ class _MMDRegularizer:
         if self.closed_form:
             self.prior_mean, self.prior_prior = terms
 
-    def evaluate(self, Z):
+    def evaluate(self, Z, y=None):
+        """The squared MMD of the codes ``Z`` to the prior (``y`` is not used)."""
         if self.closed_form:
             return mmd2_unbiased(
                 Z,
@@ -52,8 +53,8 @@ class _MMDRegularizer:
         Y = self.tprior.sample(Z.shape[0], self.generator)
         return mmd2_unbiased(Z, self.bandwidths, None, None, Y=Y, kernel=self.kernel)
 
-    def __call__(self, Z):
-        return {"regularization": self.evaluate(Z)}
+    def __call__(self, Z, y=None):
+        return {"regularization": self.evaluate(Z, y)}
 
 
 class MMDAutoencoder(BaseAutoencoder):

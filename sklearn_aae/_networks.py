@@ -1,5 +1,8 @@
-"""Building the multilayer perceptrons: encoder, decoder, discriminator."""
+"""The networks: MLPs, the encoder kinds (``sample`` / ``mean``), the builder."""
 
+from numbers import Integral
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -11,6 +14,25 @@ ACTIVATIONS = {
     "leaky_relu": nn.LeakyReLU,
     "elu": nn.ELU,
 }
+
+# Noise draws averaged for the mean code of the 'universal' encoder.
+_UNIVERSAL_MEAN_DRAWS = 16
+
+
+def check_layer_sizes(value, name="hidden_layer_sizes"):
+    """Hidden layer sizes as a tuple of positive ints (one int is one layer).
+
+    Examples
+    --------
+    >>> check_layer_sizes([8, 4]), check_layer_sizes(3), check_layer_sizes(())
+    ((8, 4), (3,), ())
+    """
+    hidden = [value] if isinstance(value, Integral) else list(np.ravel(value))
+    if not all(isinstance(h, Integral) and h >= 1 for h in hidden):
+        raise ValueError(
+            f"{name} must be a sequence of positive integers, got {value!r}."
+        )
+    return tuple(int(h) for h in hidden)
 
 
 def make_mlp(n_in, hidden_layer_sizes, n_out, activation="relu"):
@@ -47,11 +69,40 @@ def make_mlp(n_in, hidden_layer_sizes, n_out, activation="relu"):
     return nn.Sequential(*layers)
 
 
+class DeterministicEncoder(nn.Sequential):
+    """The deterministic q(z|x): an MLP whose output is the code.
+
+    A :class:`torch.nn.Sequential` (layers index as in :func:`make_mlp`) with
+    the encoder interface: ``sample(X, generator)`` and ``mean(X)`` both return
+    the code.
+
+    Examples
+    --------
+    >>> import torch
+    >>> enc = DeterministicEncoder.build(3, 2, (), "relu")
+    >>> torch.equal(enc.sample(torch.ones(5, 3), None), enc.mean(torch.ones(5, 3)))
+    True
+    """
+
+    @classmethod
+    def build(cls, n_features, n_components, hidden_layer_sizes, activation):
+        return cls(*make_mlp(n_features, hidden_layer_sizes, n_components, activation))
+
+    def sample(self, X, generator):
+        """A draw from q(z|x): the code itself."""
+        return self(X)
+
+    def mean(self, X):
+        """The mean of q(z|x): the code itself."""
+        return self(X)
+
+
 class GaussianHead(nn.Module):
-    """Wraps a network whose output is ``[mean, log_var]`` of q(z|x).
+    """Wraps a network whose output is ``[mean, log_var]`` of a Gaussian q(z|x).
 
     ``forward`` returns the pair ``(mean, log_var)``; the log-variance is
-    clamped to ``[-15, 10]`` for numerical safety.
+    clamped to ``[-15, 10]`` for numerical safety. ``sample`` draws with the
+    reparameterisation trick, ``mean`` returns the mean.
 
     Examples
     --------
@@ -59,15 +110,35 @@ class GaussianHead(nn.Module):
     >>> head = GaussianHead(make_mlp(3, (), 4))
     >>> [tuple(t.shape) for t in head(torch.zeros(5, 3))]
     [(5, 2), (5, 2)]
+    >>> tuple(head.sample(torch.zeros(5, 3), torch.Generator()).shape)
+    (5, 2)
     """
 
     def __init__(self, body):
         super().__init__()
         self.body = body
 
+    @classmethod
+    def build(cls, n_features, n_components, hidden_layer_sizes, activation):
+        return cls(
+            make_mlp(n_features, hidden_layer_sizes, 2 * n_components, activation)
+        )
+
     def forward(self, X):
         mean, log_var = self.body(X).chunk(2, dim=-1)
         return mean, log_var.clamp(-15.0, 10.0)
+
+    def sample(self, X, generator):
+        """``mean + exp(log_var / 2) * eps``, ``eps ~ N(0, I)`` from ``generator``."""
+        mean, log_var = self(X)
+        eps = torch.randn(
+            mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
+        )
+        return mean + torch.exp(0.5 * log_var) * eps
+
+    def mean(self, X):
+        """The mean of q(z|x)."""
+        return self(X)[0]
 
 
 class NoiseInput(nn.Module):
@@ -75,13 +146,17 @@ class NoiseInput(nn.Module):
 
     The "universal approximator" posterior of the adversarial-autoencoder paper:
     for a fixed ``x`` the code is random through ``eps ~ N(0, I)``, so q(z|x)
-    can take any shape the network can express.
+    can take any shape the network can express. ``mean`` averages the codes of
+    ``_UNIVERSAL_MEAN_DRAWS`` noise draws, common to all rows and drawn on the
+    CPU from a fixed seed, so it is deterministic and the same on every device.
 
     Examples
     --------
     >>> import torch
     >>> enc = NoiseInput(make_mlp(3 + 2, (), 2), n_noise=2)
     >>> tuple(enc(torch.zeros(5, 3), torch.randn(5, 2)).shape)
+    (5, 2)
+    >>> tuple(enc.mean(torch.zeros(5, 3)).shape)
     (5, 2)
     """
 
@@ -90,8 +165,37 @@ class NoiseInput(nn.Module):
         self.body = body
         self.n_noise = n_noise
 
+    @classmethod
+    def build(cls, n_features, n_components, hidden_layer_sizes, activation):
+        body = make_mlp(
+            n_features + n_components, hidden_layer_sizes, n_components, activation
+        )
+        return cls(body, n_noise=n_components)
+
     def forward(self, X, noise):
         return self.body(torch.cat([X, noise], dim=1))
+
+    def sample(self, X, generator):
+        """The code of ``X`` with fresh noise from ``generator``."""
+        shape = (X.shape[0], self.n_noise)
+        eps = torch.randn(shape, generator=generator, device=X.device)
+        return self(X, eps.to(X.dtype))
+
+    def mean(self, X):
+        """The average code over a fixed set of noise draws."""
+        g = torch.Generator().manual_seed(0)
+        S, m = _UNIVERSAL_MEAN_DRAWS, self.n_noise
+        noise = torch.randn(S, m, generator=g).to(X.device, X.dtype)
+        Z = self(X.repeat_interleave(S, dim=0), noise.repeat(len(X), 1))
+        return Z.reshape(len(X), S, -1).mean(1)
+
+
+# The encoder kinds, by the name the ``encoder`` parameter gives them.
+ENCODERS = {
+    "deterministic": DeterministicEncoder,
+    "gaussian": GaussianHead,
+    "universal": NoiseInput,
+}
 
 
 def build_networks(
@@ -104,9 +208,10 @@ def build_networks(
     Returns
     -------
     encoder, decoder : torch.nn.Module
-        The encoder of a ``'gaussian'`` q(z|x) is a :class:`GaussianHead`, of a
-        ``'universal'`` one a :class:`NoiseInput` with ``n_components`` noise
-        inputs.
+        The encoder is the class of ``ENCODERS[encoder]``: a
+        :class:`DeterministicEncoder`, a :class:`GaussianHead` or a
+        :class:`NoiseInput` with ``n_components`` noise inputs; each has
+        ``sample(X, generator)`` and ``mean(X)``.
 
     Examples
     --------
@@ -117,16 +222,6 @@ def build_networks(
     hidden = tuple(hidden_layer_sizes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if encoder == "gaussian":
-            enc = GaussianHead(
-                make_mlp(n_features, hidden, 2 * n_components, activation)
-            )
-        elif encoder == "universal":
-            enc = NoiseInput(
-                make_mlp(n_features + n_components, hidden, n_components, activation),
-                n_noise=n_components,
-            )
-        else:
-            enc = make_mlp(n_features, hidden, n_components, activation)
+        enc = ENCODERS[encoder].build(n_features, n_components, hidden, activation)
         dec = make_mlp(n_components, hidden[::-1], n_features, activation)
     return enc, dec

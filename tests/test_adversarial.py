@@ -171,7 +171,7 @@ def test_universal_posterior_is_random_in_training_and_deterministic_in_transfor
     X = torch.as_tensor(X_DIGITS[:50], dtype=torch.float32)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        draws = torch.stack([est._encode_train(X, g) for _ in range(64)])
+        draws = torch.stack([est.encoder_.sample(X, g) for _ in range(64)])
     # q(z|x) has spread for a fixed x (the noise inputs are used) ...
     assert float(draws.std(0).mean()) > 1e-3
     # ... and transform is its mean: deterministic, and (an average of 16 fixed

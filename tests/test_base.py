@@ -28,6 +28,8 @@ from sklearn.utils._testing import assert_allclose, assert_array_equal
 
 from sklearn_aae import AdversarialAutoencoder, GaussianPrior, MMDAutoencoder
 from sklearn_aae import _base as base_module
+from sklearn_aae import _data as data_module
+from sklearn_aae import _devices as devices_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -235,7 +237,7 @@ def test_cpu_copy_of_a_module_is_equal_and_independent(make, encoder):
     # by tensor (checked here on CPU modules: same structure, values, grad flags).
     est = make(encoder=encoder).fit(X_DIGITS)
     for module in est._modules().values():
-        copied = base_module._cpu_copy(module)
+        copied = devices_module.cpu_copy(module)
         assert type(copied) is type(module)
         originals, copies = module.state_dict(), copied.state_dict()
         assert originals.keys() == copies.keys()
@@ -481,19 +483,19 @@ def test_device_accepts_torch_device(make):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_resolve_device_auto_is_cpu_without_cuda():
-    assert base_module._resolve_device("auto") == torch.device("cpu")
+    assert devices_module.resolve_device("auto") == torch.device("cpu")
     with pytest.raises(ValueError, match="CUDA is not available"):
-        base_module._resolve_device(torch.device("cuda", 1))
+        devices_module.resolve_device(torch.device("cuda", 1))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_resolve_device_pins_cuda_index_and_rejects_missing_gpu():
     current = torch.cuda.current_device()
-    assert base_module._resolve_device("cuda") == torch.device("cuda", current)
-    assert base_module._resolve_device("auto") == torch.device("cuda", current)
+    assert devices_module.resolve_device("cuda") == torch.device("cuda", current)
+    assert devices_module.resolve_device("auto") == torch.device("cuda", current)
     missing = torch.cuda.device_count()
     with pytest.raises(ValueError, match="CUDA device"):
-        base_module._resolve_device(f"cuda:{missing}")
+        devices_module.resolve_device(f"cuda:{missing}")
 
 
 @pytest.mark.parametrize(
@@ -510,8 +512,8 @@ def test_bfloat16_on_gpu_without_native_support_warns(
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capability)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        base_module._warn_if_bfloat16_is_emulated(precision, torch.device("cuda", 0))
-        base_module._warn_if_bfloat16_is_emulated(precision, torch.device("cpu"))
+        devices_module.warn_if_bfloat16_is_emulated(precision, torch.device("cuda", 0))
+        devices_module.warn_if_bfloat16_is_emulated(precision, torch.device("cpu"))
     messages = [str(w.message) for w in caught]
     assert len(messages) == int(warns)
     if warns:
@@ -694,7 +696,7 @@ def test_early_stopping_restores_best_weights(make, monkeypatch):
     def recording_run_epoch(self, *args, **kwargs):
         record = run_epoch(self, *args, **kwargs)
         with torch.no_grad():
-            codes_after_epoch.append(self._encode_mean(X_t).numpy().copy())
+            codes_after_epoch.append(self.encoder_.mean(X_t).numpy().copy())
         return record
 
     monkeypatch.setattr(cls, "_run_epoch", recording_run_epoch)
@@ -736,7 +738,7 @@ def test_diverging_epoch_is_named_and_previous_weights_kept(make, monkeypatch):
     def run_epoch_nan_at_3(self, *args, **kwargs):
         record = run_epoch(self, *args, **kwargs)
         with torch.no_grad():
-            codes.append(self._encode_mean(X_t).numpy().copy())
+            codes.append(self.encoder_.mean(X_t).numpy().copy())
         if len(codes) == 3:
             record["loss"] = float("nan")
         return record
@@ -828,7 +830,7 @@ def test_memmap_input_is_streamed_and_matches_array(make, tmp_path, monkeypatch)
     X_mm = np.memmap(path, dtype=np.float64, mode="r", shape=X_DIGITS.shape)
 
     streamed = []
-    data_cls = base_module._Data
+    data_cls = data_module._Data
 
     class SpyData(data_cls):
         def __init__(self, X, device, **kwargs):
@@ -854,14 +856,14 @@ def test_inference_streams_dense_input_chunk_by_chunk(make, monkeypatch):
     est = make().fit(X_DIGITS)
     Z_whole, scores_whole = est.transform(X_DIGITS), est.score_samples(X_DIGITS)
     sizes = []
-    to_device = base_module._Data._to_device
+    to_device = data_module._Data._rows_to_device
 
     def spy(self, rows):
         sizes.append(rows.shape[0])
         return to_device(self, rows)
 
-    monkeypatch.setattr(base_module._Data, "_to_device", spy)
-    monkeypatch.setattr(base_module, "_INFERENCE_CHUNK", 100)
+    monkeypatch.setattr(data_module._Data, "_rows_to_device", spy)
+    monkeypatch.setattr(data_module, "_INFERENCE_CHUNK", 100)
     Z = est.transform(X_DIGITS)
     assert sizes and max(sizes) == 100 and sum(sizes) == X_DIGITS.shape[0]
     assert_allclose(Z, Z_whole, rtol=1e-6, atol=1e-6)

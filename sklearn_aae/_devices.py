@@ -1,0 +1,95 @@
+"""Devices and precision: resolving ``device``, autocast, CPU copies, the optimiser."""
+
+import contextlib
+import copy
+import warnings
+
+import torch
+
+
+def resolve_device(device):
+    """``'auto'`` -> CUDA when available, else CPU; other devices are checked.
+
+    A CUDA device without an index gets the current one, so that the networks
+    and every later batch stay on one GPU whatever the current device becomes.
+    """
+    if isinstance(device, str) and device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='auto' (CUDA when available, else CPU) "
+                "or 'cpu'."
+            )
+        count = torch.cuda.device_count()
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= count:
+            raise ValueError(
+                f"device={device!r} was requested but this machine has {count} "
+                f"CUDA device(s), cuda:0 to cuda:{count - 1}."
+            )
+        dev = torch.device("cuda", index)
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    return dev
+
+
+def warn_if_bfloat16_is_emulated(precision, device):
+    """bfloat16 on a GPU older than Ampere runs emulated: slower, not faster."""
+    if precision != "bfloat16" or device.type != "cuda":
+        return
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 8:
+        warnings.warn(
+            f"precision='bfloat16' was requested on {device} (compute capability "
+            f"{major}.{minor}), which has no native bfloat16 arithmetic: training "
+            "will likely be slower than with precision='float32'.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def autocast(precision, device):
+    """bfloat16 autocast of the network passes in training, when asked for."""
+    if precision == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def cpu_copy(module):
+    """A deep copy of ``module`` on the CPU, made tensor by tensor.
+
+    ``copy.deepcopy(module).cpu()`` would first duplicate every tensor on the
+    module's device; here each parameter and buffer is copied straight to host
+    memory and the deep copy reuses those copies.
+    """
+    memo = {}
+    for t in (*module.parameters(), *module.buffers()):
+        host = t.detach().to("cpu", copy=True)
+        if isinstance(t, torch.nn.Parameter):
+            host = torch.nn.Parameter(host, requires_grad=t.requires_grad)
+        memo[id(t)] = host
+    return copy.deepcopy(module, memo)
+
+
+def with_cpu_modules(state):
+    """``state`` (a dict, changed in place) with off-CPU modules copied to the CPU."""
+    for key, value in state.items():
+        if isinstance(value, torch.nn.Module) and any(
+            t.device.type != "cpu" for t in value.state_dict().values()
+        ):
+            state[key] = cpu_copy(value)
+    return state
+
+
+def adam(params, lr):
+    """Adam, fused where this torch build supports it on the parameters' device."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
