@@ -306,3 +306,11 @@ class AdversarialAutoencoder(BaseAutoencoder):
             instance_noise=self.instance_noise,
             precision=self.precision,
         )
+
+    def _architecture_signature(self, hidden):
+        return {
+            **super()._architecture_signature(hidden),
+            "discriminator_hidden_layer_sizes": self._check_hidden_layer_sizes(
+                "discriminator_hidden_layer_sizes"
+            ),
+        }

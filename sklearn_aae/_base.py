@@ -169,6 +169,19 @@ class BaseAutoencoder(
         """Fitted modules owned by the regulariser (moved and pickled with the rest)."""
         return {}
 
+    def _architecture_signature(self, hidden):
+        """What must not change under ``warm_start`` and ``partial_fit``.
+
+        Stored at a fresh fit and compared at every later one; subclasses add
+        their own networks' settings.
+        """
+        return {
+            "n_components": self.n_components,
+            "encoder": self.encoder,
+            "hidden_layer_sizes": hidden,
+            "activation": self.activation,
+        }
+
     def _losses(self, xb, yb, regularizer, generator=None, *, train=True):
         """The per-batch losses: the one place where they are composed.
 
@@ -334,6 +347,7 @@ class BaseAutoencoder(
             seed,
         )
         self._init_fitted_regularizer(seed)
+        self._architecture = self._architecture_signature(hidden)
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.history_ = {}
@@ -341,13 +355,14 @@ class BaseAutoencoder(
 
     def _check_warm_start(self, hidden):
         """Continuing needs the architecture of the last fresh fit."""
-        first = self.decoder_[0] if hidden else self.decoder_[-1]
-        if first.in_features != self.n_components:
-            raise ValueError(
-                f"n_components changed from {first.in_features} to "
-                f"{self.n_components} since the last fit; warm_start and "
-                "partial_fit need the same architecture."
-            )
+        current = self._architecture_signature(hidden)
+        for name, before in getattr(self, "_architecture", {}).items():
+            if current.get(name) != before:
+                raise ValueError(
+                    f"{name} changed from {before!r} to {current.get(name)!r} "
+                    "since the last fit; warm_start and partial_fit need the "
+                    "same architecture (fit with warm_start=False starts afresh)."
+                )
         if self.early_stopping and self.validation_loss_curve_ is None:
             self.validation_loss_curve_ = []
 

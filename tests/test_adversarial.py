@@ -166,6 +166,13 @@ def test_adversarial_invalid_discriminator_parameters_raise(param, value):
         est.fit(X_DIGITS)
 
 
+def test_adversarial_warm_start_rejects_changed_discriminator():
+    est = _fit(warm_start=True, max_iter=1)
+    est.set_params(discriminator_hidden_layer_sizes=(8,))
+    with pytest.raises(ValueError, match="discriminator_hidden_layer_sizes changed"):
+        est.fit(X_DIGITS)
+
+
 def test_universal_posterior_is_random_in_training_and_deterministic_in_transform():
     est = _fit(encoder="universal", max_iter=5)
     X = torch.as_tensor(X_DIGITS[:50], dtype=torch.float32)

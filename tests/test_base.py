@@ -599,6 +599,39 @@ def test_warm_start_rejects_changed_n_components(make):
 
 
 @parametrize_factories
+@pytest.mark.parametrize(
+    "before, after, match",
+    [
+        (
+            {"encoder": "gaussian"},
+            {"encoder": "deterministic"},
+            "encoder changed from 'gaussian' to 'deterministic'",
+        ),
+        (
+            {"encoder": "deterministic"},
+            {"encoder": "universal"},
+            "encoder changed from 'deterministic' to 'universal'",
+        ),
+        (
+            {"hidden_layer_sizes": (16,)},
+            {"hidden_layer_sizes": (16, 8)},
+            r"hidden_layer_sizes changed from \(16,\) to \(16, 8\)",
+        ),
+        ({"activation": "relu"}, {"activation": "tanh"}, "activation changed"),
+    ],
+)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_warm_start_rejects_changed_architecture(make, before, after, match, method):
+    est = make(warm_start=True, **before).fit(X_DIGITS)
+    est.set_params(**after)
+    with pytest.raises(ValueError, match=match + ".*same architecture"):
+        getattr(est, method)(X_DIGITS)
+    # The same widths written another way are the same architecture.
+    est.set_params(**{**before, "hidden_layer_sizes": [16]})
+    getattr(est, method)(X_DIGITS)
+
+
+@parametrize_factories
 def test_warm_start_can_turn_on_early_stopping(make):
     est = make(max_iter=2, warm_start=True).fit(X_DIGITS)
     est.set_params(early_stopping=True)
