@@ -142,7 +142,8 @@ def _label_array(y):
 
     Integers become int64, floats float32 (the networks' dtype; MPS has no
     float64), booleans stay booleans; other labels (strings, objects) become
-    the int64 codes of their sorted unique values, as ``LabelEncoder`` gives.
+    int64 codes in order of first appearance. The estimators give labels
+    their meaning (and their codes) before this.
     """
     if y is None:
         return None
@@ -153,7 +154,9 @@ def _label_array(y):
         return y.astype(np.int64)
     if y.dtype.kind == "f":
         return y.astype(np.float32)
-    return np.unique(y, return_inverse=True)[1].reshape(y.shape).astype(np.int64)
+    codes = {}
+    flat = [codes.setdefault(label, len(codes)) for label in y.ravel().tolist()]
+    return np.asarray(flat, dtype=np.int64).reshape(y.shape)
 
 
 # ------------------------------------------------------------------------ data

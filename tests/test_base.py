@@ -954,3 +954,99 @@ def test_bfloat16_precision_trains_like_float32(make, encoder):
     # Same training budget: reconstruction within 20% of the float32 run.
     recon = {k: est.history_["reconstruction"][-1] for k, est in fits.items()}
     assert recon["bfloat16"] < 1.2 * recon["float32"]
+
+
+# ------------------------------------------------------------------- labels
+class _LabelCheckingRegularizer:
+    """A regulariser stub: each code must arrive with its own row's label.
+
+    The estimator's encoder is frozen to copy X's first column, the row's
+    index, into the code's first coordinate, and the label is that index.
+    """
+
+    def __init__(self):
+        self.trained, self.evaluated = [], []
+
+    @staticmethod
+    def _ids(Z, y):
+        assert y is not None
+        ids = Z[:, 0].detach().to(torch.int64)
+        assert_array_equal(y.cpu().numpy(), ids.cpu().numpy())
+        return ids.cpu().numpy()
+
+    def __call__(self, Z, y=None):
+        self.trained.append(self._ids(Z, y))
+        return {"regularization": Z.sum() * 0.0}
+
+    def evaluate(self, Z, y=None):
+        self.evaluated.append(self._ids(Z, y))
+        return Z.sum() * 0.0
+
+
+def _label_checking(cls):
+    """``cls`` whose regulariser is the stub and whose encoder copies the row id."""
+
+    def _make_regularizer(self, tprior, generator):
+        layer = self.encoder_[0]  # hidden_layer_sizes=(): one Linear
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.weight[0, 0] = 1.0
+            layer.bias.zero_()
+        layer.requires_grad_(False)
+        self.stub_ = _LabelCheckingRegularizer()
+        return self.stub_
+
+    return type(
+        f"LabelChecking{cls.__name__}", (cls,), {"_make_regularizer": _make_regularizer}
+    )
+
+
+@parametrize_factories
+@pytest.mark.parametrize("kind", ["dense", "csr", "memmap"])
+def test_labels_travel_aligned_with_their_rows(make, kind, tmp_path):
+    n = 120
+    X = np.random.RandomState(0).uniform(size=(n, 6))
+    X[:, 0] = np.arange(n)  # the row id, exact in float32
+    if kind == "csr":
+        X = sparse.csr_matrix(X)
+    elif kind == "memmap":
+        mm = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="w+", shape=X.shape)
+        mm[:] = X
+        mm.flush()
+        X = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="r", shape=X.shape)
+    base = make(hidden_layer_sizes=(), batch_size=16, max_iter=2)
+    est = _label_checking(type(base))(
+        **{**base.get_params(), "early_stopping": True, "validation_fraction": 0.25}
+    )
+    est.fit(X, np.arange(n))  # label = row id
+
+    stub = est.stub_  # (each batch was checked as it came)
+    # Each epoch sees every training row once, validation the other rows.
+    epochs = [
+        stub.trained[: len(stub.trained) // 2],
+        stub.trained[len(stub.trained) // 2 :],
+    ]
+    train_ids = [np.sort(np.concatenate(batches)) for batches in epochs]
+    assert_array_equal(train_ids[0], train_ids[1])
+    val_ids = np.concatenate(stub.evaluated[: len(stub.evaluated) // 2])
+    assert_array_equal(np.sort(np.concatenate([train_ids[0], val_ids])), np.arange(n))
+    # Streamed batches are gathered in sorted order, dense ones in random order.
+    unsorted = [b for b in stub.trained if np.any(np.diff(b) < 0)]
+    assert bool(unsorted) == (kind == "dense")
+
+
+@parametrize_factories
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_labels_must_have_one_entry_per_row(make, method):
+    with pytest.raises(ValueError, match="y has 10 entries but X has 200 rows"):
+        getattr(make(), method)(X_DIGITS, Y_DIGITS[:10])
+
+
+@parametrize_factories
+def test_labels_are_ignored_by_the_public_estimators(make):
+    # Numeric or string labels (as a Pipeline passes them) change nothing yet.
+    plain = make().fit(X_DIGITS)
+    for y in (Y_DIGITS, Y_DIGITS.astype(str)):
+        est = make().fit(X_DIGITS, y)
+        assert est.loss_curve_ == plain.loss_curve_
+        assert_array_equal(est.transform(X_DIGITS), plain.transform(X_DIGITS))

@@ -1,8 +1,14 @@
-"""scikit-learn's estimator checks over every public estimator, with fast settings."""
+"""scikit-learn's estimator checks over every public estimator, with fast settings,
+and the signature each estimator copies from the base."""
 
+import inspect
+
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import sklearn_aae
 from sklearn_aae import AdversarialAutoencoder, LaplacePrior, MMDAutoencoder
+from sklearn_aae._base import BaseAutoencoder
 
 # Small networks and few epochs: the checks test the contract, not the fit.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
@@ -29,3 +35,35 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# The public estimators built on BaseAutoencoder, from the package's namespace.
+PUBLIC_ESTIMATORS = [
+    obj
+    for obj in (getattr(sklearn_aae, name) for name in sklearn_aae.__all__)
+    if isinstance(obj, type) and issubclass(obj, BaseAutoencoder)
+]
+# Defaults that an estimator may set otherwise, with the reason.
+OWN_DEFAULTS = {"reg_weight"}  # the penalties' scales differ (MMD^2 vs -log D)
+
+
+def test_public_estimators_are_found():
+    assert {MMDAutoencoder, AdversarialAutoencoder} <= set(PUBLIC_ESTIMATORS)
+
+
+@pytest.mark.parametrize("cls", PUBLIC_ESTIMATORS, ids=lambda c: c.__name__)
+def test_init_carries_the_base_parameters_in_the_base_order(cls):
+    # scikit-learn needs each estimator's __init__ to spell out its parameters,
+    # so the base's signature is copied into each: keep the copies honest.
+    base = inspect.signature(BaseAutoencoder.__init__).parameters
+    own = inspect.signature(cls.__init__).parameters
+    assert [name for name in own if name in base] == list(base)
+    for name, param in base.items():
+        assert own[name].kind == param.kind, name
+        if name not in OWN_DEFAULTS:
+            assert own[name].default == param.default, name
+    # ... and hands every one of them to the base (get_params sees them all).
+    est = cls()
+    assert set(base) - {"self"} <= set(est.get_params())
+    for name in set(base) - {"self"} - OWN_DEFAULTS:
+        assert getattr(est, name) == base[name].default, name
