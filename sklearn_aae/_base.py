@@ -24,7 +24,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._networks import ACTIVATIONS, build_networks
-from .priors import _check_n_samples, _check_prior, _seed_from, _torch_prior
+from ._torch_priors import tensor_prior
+from ._utils import _check_n_samples, _seed_from
+from .priors import _check_prior
 
 # Rows per chunk at inference (transform, inverse_transform, sample).
 _INFERENCE_CHUNK = 4096
@@ -395,7 +397,7 @@ class BaseAutoencoder(
         if getattr(self, "_optimizer", None) is None:
             params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
             self._optimizer = _adam(params, self.learning_rate_init)
-        tprior = _torch_prior(self.prior_, self.n_components, self.device_)
+        tprior = tensor_prior(self.prior_, self.n_components, self.device_)
         regularizer = self._make_regularizer(tprior, generator)
 
         n = X.shape[0]
@@ -789,7 +791,7 @@ class BaseAutoencoder(
         # device for an int random_state.
         g = torch.Generator().manual_seed(_seed_from(random_state))
         cpu = torch.device("cpu")
-        Z = _torch_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
+        Z = tensor_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
         return self._decode(Z, np.float64)
 
     def score_samples(self, X):
@@ -825,10 +827,10 @@ class BaseAutoencoder(
         n_prior = int(round(_DEFENSIVE_PRIOR_SHARE * S))
         # Common random numbers, drawn on the CPU: the same on every device.
         g = torch.Generator().manual_seed(int(seed))
-        cpu_prior = _torch_prior(self.prior_, d, torch.device("cpu"))
+        cpu_prior = tensor_prior(self.prior_, d, torch.device("cpu"))
         z_prior = cpu_prior.sample(n_prior, g).to(self.device_)  # shared by all rows
         eps = torch.randn(S - n_prior, d, generator=g).to(self.device_)
-        tprior = _torch_prior(self.prior_, d, self.device_)
+        tprior = tensor_prior(self.prior_, d, self.device_)
         prior_precision = 1.0 / tprior.variance()
         chunk = max(1, 65536 // S)
         data = _Data(X, self.device_, stream=True)

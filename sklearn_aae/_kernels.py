@@ -55,6 +55,16 @@ _IMQ_STEP = 0.55
 _IMQ_LOG_NODES = np.arange(-23.0, 3.7 + 1e-9, _IMQ_STEP)
 
 
+def _as_bandwidths(
+    bandwidth, expected="a positive float or a non-empty list of positive floats"
+):
+    """Kernel bandwidths as a 1-D float64 array, or a ValueError naming ``expected``."""
+    bw = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
+    if bw.ndim != 1 or bw.size == 0 or not np.all(np.isfinite(bw)) or np.any(bw <= 0):
+        raise ValueError(f"bandwidth must be {expected}, got {bandwidth!r}.")
+    return bw
+
+
 def squared_distances(X, Y=None):
     """Pairwise squared Euclidean distances with one matrix product.
 
@@ -519,8 +529,9 @@ def prior_kernel_terms(tprior, bandwidths, kernel="rbf"):
     Examples
     --------
     >>> import torch
+    >>> from sklearn_aae._torch_priors import tensor_prior
     >>> from sklearn_aae.priors import GaussianPrior
-    >>> tprior = GaussianPrior()._to_torch(2, dtype=torch.float64)
+    >>> tprior = tensor_prior(GaussianPrior(), 2, dtype=torch.float64)
     >>> mean_fn, pp = prior_kernel_terms(tprior, torch.tensor([1.0]), "imq")
     >>> tuple(mean_fn(torch.zeros(3, 2, dtype=torch.float64)).shape)
     (3,)

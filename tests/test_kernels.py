@@ -33,6 +33,7 @@ from sklearn_aae._kernels import (
     uniform_rbf_log_mean,
     uniform_rbf_log_mean_prior,
 )
+from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import (
     GaussianMixturePrior,
     GaussianPrior,
@@ -108,7 +109,7 @@ def _kernel_np(X, Y, bandwidth):
 
 def _sample(prior, n, d, seed):
     """``n`` samples of a prior in dimension ``d`` (scalar priors broadcast)."""
-    tprior = prior._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(prior, d, dtype=torch.float64)
     return tprior.sample(n, torch.Generator().manual_seed(seed)).numpy()
 
 
@@ -184,7 +185,7 @@ def test_rbf_kernel_mean_rejects_bad_bandwidth(bandwidth):
 
 @pytest.mark.parametrize("name, d", [("mixture-full", 3), ("ring", 2)])
 def test_gaussian_mixture_rbf_mean_gradcheck(name, d):
-    tprior = make_prior(name, d)._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, d), d, dtype=torch.float64)
     mean_fn, _ = tprior.rbf_terms(torch.tensor([0.7, 1.5], dtype=torch.float64))
     Z = torch.randn(
         4, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
@@ -216,7 +217,7 @@ def test_mmd2_unbiased_gradcheck(closed_form):
     g = torch.Generator().manual_seed(0)
     Z = torch.randn(6, 2, dtype=torch.float64, generator=g, requires_grad=True)
     bw = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
-    tprior = GaussianPrior()._to_torch(2, dtype=torch.float64)
+    tprior = tensor_prior(GaussianPrior(), 2, dtype=torch.float64)
     mean_fn, pp = tprior.rbf_terms(bw)
     Y = tprior.sample(5, g)
 
@@ -232,7 +233,7 @@ def test_mmd2_unbiased_gradcheck(closed_form):
 def test_mmd2_unbiased_closed_form_is_unbiased_for_prior_samples(name, d):
     # The mean over replications of the closed-form estimate for true prior
     # samples is 0 within N_SE standard errors.
-    tprior = make_prior(name, d)._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, d), d, dtype=torch.float64)
     bw = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     mean_fn, pp = tprior.rbf_terms(bw)
     g = torch.Generator().manual_seed(0)
@@ -249,7 +250,7 @@ def test_mmd2_unbiased_closed_form_is_unbiased_for_prior_samples(name, d):
 def test_mmd2_unbiased_closed_form_agrees_with_sampled(name, d, shift):
     # For fixed codes Z, the sampled estimate averaged over independent prior
     # samples Y equals the closed form within N_SE standard errors.
-    tprior = make_prior(name, d)._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, d), d, dtype=torch.float64)
     bw = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     mean_fn, pp = tprior.rbf_terms(bw)
     g = torch.Generator().manual_seed(1)
@@ -354,7 +355,7 @@ IMQ_PRIORS = ["gaussian-diagonal", "mixture-full", "laplace-vector", "uniform-ve
 def test_imq_prior_terms_match_monte_carlo(name, d, bandwidth):
     prior = make_prior(name, d)
     bw = np.sqrt(d) * np.atleast_1d(bandwidth)
-    tprior = prior._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(prior, d, dtype=torch.float64)
     mean_fn, pp = prior_kernel_terms(tprior, torch.from_numpy(bw), "imq")
     Z = _query_points(prior, d)
     Y = _sample(prior, 2 * N_MC, d, 0)
@@ -372,7 +373,7 @@ def test_mmd2_unbiased_gradcheck_kernels(kernel):
     g = torch.Generator().manual_seed(0)
     Z = torch.randn(5, 2, dtype=torch.float64, generator=g, requires_grad=True)
     bw = torch.tensor([0.5, 2.0], dtype=torch.float64)
-    tprior = LaplacePrior()._to_torch(2, dtype=torch.float64)
+    tprior = tensor_prior(LaplacePrior(), 2, dtype=torch.float64)
     mean_fn, pp = prior_kernel_terms(tprior, bw, kernel)
     Y = tprior.sample(4, g)
 
@@ -496,7 +497,7 @@ EXTREME = [1e3, -1e6, 1e30, -1e300]
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", ["laplace", "uniform", "gaussian-isotropic"])
 def test_prior_mean_is_finite_with_finite_gradient_far_away(dtype, name):
-    tprior = make_prior(name, 2)._to_torch(2, dtype=dtype)
+    tprior = tensor_prior(make_prior(name, 2), 2, dtype=dtype)
     mean_fn, _ = prior_kernel_terms(tprior, torch.tensor([0.5, 1.0]), "imq")
     big = [v for v in EXTREME if abs(v) < torch.finfo(dtype).max]
     Z = torch.tensor([[v, 0.0] for v in big] + [[0.3, -0.2]], dtype=dtype)
@@ -511,7 +512,7 @@ def test_prior_mean_is_finite_with_finite_gradient_far_away(dtype, name):
 
 @pytest.mark.parametrize("name", ["laplace-vector", "uniform-vector"])
 def test_factorised_rbf_mean_gradcheck(name):
-    tprior = make_prior(name, 3)._to_torch(3, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, 3), 3, dtype=torch.float64)
     mean_fn, _ = tprior.rbf_terms(torch.tensor([0.4, 2.0], dtype=torch.float64))
     g = torch.Generator().manual_seed(0)
     Z = 2 * torch.randn(5, 3, dtype=torch.float64, generator=g)
@@ -597,8 +598,8 @@ def test_closed_form_kernel_mean_is_accurate_in_float32_far_from_origin():
     prior = GaussianPrior(loc=[1000.0, -1000.0], scale=[1.0, 2.0])
     bw = torch.tensor([0.5, 1.0])
     Z64 = torch.tensor([[1000.3, -1001.0], [999.0, -999.5]], dtype=torch.float64)
-    exact, _ = prior._to_torch(2, dtype=torch.float64).rbf_terms(bw)
-    approx, _ = prior._to_torch(2, dtype=torch.float32).rbf_terms(bw)
+    exact, _ = tensor_prior(prior, 2, dtype=torch.float64).rbf_terms(bw)
+    approx, _ = tensor_prior(prior, 2, dtype=torch.float32).rbf_terms(bw)
     torch.testing.assert_close(
         approx(Z64.float()).double(), exact(Z64), rtol=1e-5, atol=1e-7
     )

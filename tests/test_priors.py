@@ -8,6 +8,7 @@ from scipy.special import logsumexp
 from sklearn.base import clone
 
 from sklearn_aae import MMDAutoencoder
+from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import (
     GaussianMixturePrior,
     GaussianPrior,
@@ -15,7 +16,6 @@ from sklearn_aae.priors import (
     SwissRollPrior,
     UniformPrior,
     _check_prior,
-    _torch_prior,
 )
 
 # p-value below which a KS test fails; the seeds are fixed, so the tests are
@@ -94,7 +94,7 @@ def test_mixture_log_prob_is_finite_far_away():
 @pytest.mark.parametrize("prior", GAUSSIAN_PRIORS)
 def test_gaussian_samples_pass_ks_test(prior):
     d = _dims(prior)
-    Z = prior._to_torch(d, dtype=torch.float64).sample(
+    Z = tensor_prior(prior, d, dtype=torch.float64).sample(
         N_KS, torch.Generator().manual_seed(0)
     )
     loc = np.broadcast_to(prior.loc, (d,))
@@ -181,7 +181,7 @@ def test_swiss_roll_has_no_density_and_no_closed_form():
         prior.log_prob([[0.0, 0.0]])
     with pytest.raises(AttributeError, match="no closed-form kernel means"):
         prior.rbf_kernel_mean([[0.0, 0.0]])
-    tprior = _torch_prior(_check_prior(prior, 2), 2, torch.device("cpu"))
+    tprior = tensor_prior(_check_prior(prior, 2), 2, torch.device("cpu"))
     assert tprior.rbf_terms is None
     with pytest.raises(ValueError, match="dimension n_components=3"):
         _check_prior(prior, 3)
@@ -222,7 +222,7 @@ def test_sample_is_reproducible_with_random_state(prior):
     "prior", GAUSSIAN_PRIORS[1:] + MIXTURE_PRIORS[:2] + OTHER_PRIORS
 )
 def test_torch_sample_uses_only_the_generator(prior):
-    tprior = prior._to_torch(_dims(prior))
+    tprior = tensor_prior(prior, _dims(prior))
     state = torch.get_rng_state()
     a = tprior.sample(16, torch.Generator().manual_seed(3))
     b = tprior.sample(16, torch.Generator().manual_seed(3))
@@ -233,7 +233,7 @@ def test_torch_sample_uses_only_the_generator(prior):
 
 @pytest.mark.parametrize("prior", GAUSSIAN_PRIORS + MIXTURE_PRIORS + OTHER_PRIORS)
 def test_torch_variance_matches_samples(prior):
-    tprior = prior._to_torch(_dims(prior), dtype=torch.float64)
+    tprior = tensor_prior(prior, _dims(prior), dtype=torch.float64)
     Z = tprior.sample(200_000, torch.Generator().manual_seed(0)).numpy()
     assert tprior.variance() == pytest.approx(Z.var(0).mean(), rel=0.02)
 
@@ -342,7 +342,7 @@ def test_check_prior_validates_user_priors():
         _check_prior(_UserPrior(), 2)
     checked = _check_prior(_UserPrior(), 3)
     assert isinstance(checked, _UserPrior)
-    tprior = _torch_prior(checked, 3, torch.device("cpu"))
+    tprior = tensor_prior(checked, 3, torch.device("cpu"))
     assert tprior.rbf_terms is None
     assert tprior.sample(4, torch.Generator().manual_seed(0)).shape == (4, 3)
     with pytest.raises(AttributeError, match="no log_prob method"):
