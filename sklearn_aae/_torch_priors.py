@@ -23,7 +23,21 @@ A tensor-side prior has
   ``mean_fn(Z)`` is ``E_{y ~ p} sum_b w_b exp(-|z - y|^2 / 2 l_b^2)`` (``w_b``
   the weights, or ``1 / B``) with autograd, and ``pp`` the same for two
   independent prior draws; or ``rbf_terms = None`` when there is no closed form
-  (the MMD then samples the prior).
+  (the MMD then samples the prior);
+- ``log_rbf_scale_terms(bandwidths)``: ``(log_mean_fn, log_pp)``, the same
+  kernel means per scale and in log space, before the scales are weighted:
+  ``log_mean_fn(Z)`` of shape ``(B, n)`` is ``log E_{y ~ p} k_{l_b}(z_i, y)``
+  (``-inf`` where it underflows; callers floor it), ``log_pp`` of shape
+  ``(B,)`` (float64, on the CPU) the prior-prior term; or ``None`` with
+  ``rbf_terms``. Products of priors add these over their blocks (the RBF kernel
+  factorises over blocks of coordinates), and :class:`_PerScaleClosedForm`
+  derives ``rbf_terms`` from them.
+
+Mixtures of components (:class:`_TorchMixture`, :class:`_TorchCategorical`)
+also have ``log_rbf_component_terms(bandwidths)``, a function of ``Z`` giving
+the ``(B, n, K)`` terms ``log(pi_k E_{y ~ p_k} k_{l_b}(z_i, y))`` per scale and
+component (floored): their log-sum-exp over ``K`` is ``log_mean_fn``, and a
+class-conditional MMD reads one component's column.
 
 :class:`_TorchLaplace` and :class:`_TorchUniform` are short worked examples.
 """
@@ -35,7 +49,13 @@ import torch
 
 from ._kernels import (
     _floor_log,
+    bernoulli_rbf_log_mean,
+    bernoulli_rbf_log_mean_prior,
+    categorical_rbf_log_mean_prior,
+    categorical_rbf_log_terms,
     gaussian_mixture_rbf_factors,
+    gaussian_mixture_rbf_log_mean_prior,
+    gaussian_mixture_rbf_log_terms,
     gaussian_mixture_rbf_mean,
     gaussian_mixture_rbf_mean_prior,
     laplace_rbf_log_mean,
@@ -179,14 +199,40 @@ class _TorchMixture:
 
         return mean_fn, pp
 
+    def log_rbf_component_terms(self, bandwidths):
+        """``Z -> (B, n, K)`` floored log terms per scale and component."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        unweighted = torch.ones_like(bw64)  # the scales are weighted by the caller
+        factors = gaussian_mixture_rbf_factors(
+            self._means64, self._cov64, self._logw64, bw64, unweighted
+        ).to(self.device, self.dtype)
+        B, K = bw64.shape[0], self._means64.shape[0]
 
-class _TorchFactorized:
-    """Tensor-side prior with independent coordinates and 1-D closed forms.
+        def log_terms_fn(Z):
+            log_terms = _floor_log(gaussian_mixture_rbf_log_terms(Z, factors))
+            return log_terms.reshape(Z.shape[0], B, K).transpose(0, 1)
 
-    Subclasses set ``n_dims``, ``device``, ``dtype`` and implement ``sample``,
-    ``log_prob``, ``variance``, ``_log_rbf_mean(Z, bandwidths)`` (shape
-    ``(B, n)``, the log kernel mean per scale, in the dtype of ``Z``) and
-    ``_log_rbf_mean_prior(bandwidths)`` (shape ``(B,)``, float64).
+        return log_terms_fn
+
+    def log_rbf_scale_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        log_terms_fn = self.log_rbf_component_terms(bw64)
+        log_pp = gaussian_mixture_rbf_log_mean_prior(
+            self._means64, self._cov64, self._logw64, bw64
+        )
+
+        def log_mean_fn(Z):
+            return torch.logsumexp(log_terms_fn(Z), dim=-1)
+
+        return log_mean_fn, log_pp
+
+
+class _PerScaleClosedForm:
+    """Mixin: ``rbf_terms`` from the per-scale log kernel means.
+
+    Subclasses implement ``log_rbf_scale_terms(bandwidths)`` (see the module
+    docstring); this weights the scales, in log space.
     """
 
     def rbf_terms(self, bandwidths, scale_weights=None):
@@ -196,16 +242,36 @@ class _TorchFactorized:
             log_sw64 = torch.full_like(bw64, -math.log(bw64.numel()))
         else:
             log_sw64 = torch.log(scale_weights.to(bw64))
-        pp = torch.logsumexp(self._log_rbf_mean_prior(bw64) + log_sw64, 0).exp()
+        log_mean_fn, log_pp64 = self.log_rbf_scale_terms(bw64)
+        pp = torch.logsumexp(log_pp64 + log_sw64, 0).exp()
         pp = pp.to(self.device, self.dtype)
-        bw = bw64.to(self.device, self.dtype)
         log_sw = log_sw64.to(self.device, self.dtype)[:, None]
 
         def mean_fn(Z):
-            log_mean = _floor_log(self._log_rbf_mean(Z, bw))
+            log_mean = _floor_log(log_mean_fn(Z))
             return torch.logsumexp(log_mean + log_sw, 0).exp()
 
         return mean_fn, pp
+
+
+class _TorchFactorized(_PerScaleClosedForm):
+    """Tensor-side prior with independent coordinates and 1-D closed forms.
+
+    Subclasses set ``n_dims``, ``device``, ``dtype`` and implement ``sample``,
+    ``log_prob``, ``variance``, ``_log_rbf_mean(Z, bandwidths)`` (shape
+    ``(B, n)``, the log kernel mean per scale, in the dtype of ``Z``) and
+    ``_log_rbf_mean_prior(bandwidths)`` (shape ``(B,)``, float64).
+    """
+
+    def log_rbf_scale_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        bw = bw64.to(self.device, self.dtype)
+
+        def log_mean_fn(Z):
+            return self._log_rbf_mean(Z, bw)
+
+        return log_mean_fn, self._log_rbf_mean_prior(bw64)
 
 
 class _TorchLaplace(_TorchFactorized):
@@ -305,6 +371,7 @@ class _TorchSwissRoll:
         return float((second - mean @ mean) / 2 + self.noise**2)
 
     rbf_terms = None  # no closed form: the MMD samples from the prior
+    log_rbf_scale_terms = None
 
 
 class _SampledPrior:
@@ -334,3 +401,151 @@ class _SampledPrior:
         return float(Z.var(axis=0).mean())
 
     rbf_terms = None  # no closed form: the MMD samples from the prior
+    log_rbf_scale_terms = None
+
+
+def _on_support(Z, inside):
+    """``0`` where ``inside``, ``-inf`` elsewhere, with a (zero) gradient in Z."""
+    zero = (Z * 0).sum(-1)  # keeps the graph: d log p / dZ is 0 on a pmf
+    return torch.where(inside, zero, -math.inf)
+
+
+class _TorchCategorical(_PerScaleClosedForm):
+    """Tensor-side one-hot prior: probability ``w_k`` on the vertex ``e_k``."""
+
+    def __init__(self, weights, device, dtype):
+        self.n_dims, self.device, self.dtype = weights.shape[0], device, dtype
+        self._weights64 = torch.from_numpy(weights)
+        with np.errstate(divide="ignore"):
+            self._logw64 = torch.from_numpy(np.log(weights))
+        self.weights = self._weights64.to(device, dtype)
+        self.log_weights = self._logw64.to(device, dtype)
+
+    def sample(self, n, generator):
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return torch.nn.functional.one_hot(k, self.n_dims).to(self.dtype)
+
+    def log_prob(self, Z):
+        """The pmf: ``log w_k`` at the vertex ``e_k``, ``-inf`` off the vertices."""
+        binary = ((Z == 0) | (Z == 1)).all(-1)
+        vertex = binary & (Z.sum(-1) == 1)
+        return _on_support(Z, vertex) + self.log_weights[Z.argmax(-1)]
+
+    def variance(self):
+        w = self._weights64
+        return float((w * (1 - w)).mean())
+
+    def log_rbf_component_terms(self, bandwidths):
+        """``Z -> (B, n, K)`` floored log terms per scale and category."""
+        bw = bandwidths.to(self.device, self.dtype)
+
+        def log_terms_fn(Z):
+            return categorical_rbf_log_terms(Z, self.log_weights, bw)
+
+        return log_terms_fn
+
+    def log_rbf_scale_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        log_terms_fn = self.log_rbf_component_terms(bw64)
+
+        def log_mean_fn(Z):
+            return torch.logsumexp(log_terms_fn(Z), dim=-1)
+
+        return log_mean_fn, categorical_rbf_log_mean_prior(self._weights64, bw64)
+
+
+class _TorchBernoulli(_PerScaleClosedForm):
+    """Tensor-side independent bits in {0, 1}, ``P(z_j = 1) = p_j``."""
+
+    def __init__(self, p, device, dtype):
+        self.n_dims, self.device, self.dtype = p.shape[0], device, dtype
+        self._p64 = torch.from_numpy(p)
+        self.p = self._p64.to(device, dtype)
+        with np.errstate(divide="ignore"):
+            self._log_p = torch.from_numpy(np.log(p)).to(device, dtype)
+            self._log_q = torch.from_numpy(np.log1p(-p)).to(device, dtype)
+
+    def sample(self, n, generator):
+        u = torch.rand(
+            n, self.n_dims, generator=generator, device=self.device, dtype=self.dtype
+        )
+        return (u < self.p).to(self.dtype)
+
+    def log_prob(self, Z):
+        """The pmf: ``sum_j log P(z_j)`` on ``{0, 1}^d``, ``-inf`` off it."""
+        binary = ((Z == 0) | (Z == 1)).all(-1)
+        log_pmf = torch.where(Z == 1, self._log_p, self._log_q).sum(-1)
+        return _on_support(Z, binary) + log_pmf
+
+    def variance(self):
+        return float((self._p64 * (1 - self._p64)).mean())
+
+    def log_rbf_scale_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        bw = bw64.to(self.device, self.dtype)
+
+        def log_mean_fn(Z):
+            return bernoulli_rbf_log_mean(Z, self.p, bw)
+
+        return log_mean_fn, bernoulli_rbf_log_mean_prior(self._p64, bw64)
+
+
+class _TorchProduct:
+    """Tensor-side product of independent blocks, concatenated along columns.
+
+    Sampling, ``log_prob`` (the sum of the blocks') and ``variance``; no closed
+    form unless every block has one (see :class:`_TorchClosedFormProduct`).
+    """
+
+    rbf_terms = None  # some block has no closed form: the MMD samples
+    log_rbf_scale_terms = None
+
+    def __init__(self, blocks, device, dtype):
+        self.blocks, self.device, self.dtype = list(blocks), device, dtype
+        ends = np.cumsum([b.n_dims for b in self.blocks])
+        self.slices = [
+            slice(int(end - b.n_dims), int(end))
+            for b, end in zip(self.blocks, ends, strict=True)
+        ]
+        self.n_dims = int(ends[-1])
+
+    def sample(self, n, generator):
+        return torch.cat([b.sample(n, generator) for b in self.blocks], dim=1)
+
+    def log_prob(self, Z):
+        return sum(
+            b.log_prob(Z[:, s]) for b, s in zip(self.blocks, self.slices, strict=True)
+        )
+
+    def variance(self):
+        return sum(b.n_dims * b.variance() for b in self.blocks) / self.n_dims
+
+
+class _TorchClosedFormProduct(_PerScaleClosedForm, _TorchProduct):
+    """A product whose blocks all have closed forms: the RBF kernel factorises.
+
+    ``k_l(z, y) = prod_blocks k_l(z_block, y_block)`` and the blocks are
+    independent, so per scale the log kernel means add over blocks; the scales
+    are weighted afterwards (:class:`_PerScaleClosedForm`).
+    """
+
+    def log_rbf_scale_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
+        terms = [b.log_rbf_scale_terms(bandwidths) for b in self.blocks]
+        log_pp = sum(pp for _, pp in terms)
+
+        def log_mean_fn(Z):
+            return sum(
+                fn(Z[:, s]) for (fn, _), s in zip(terms, self.slices, strict=True)
+            )
+
+        return log_mean_fn, log_pp
+
+
+def _product_tensor_prior(blocks, device, dtype):
+    """The product of tensor-side blocks, closed-form when every block is."""
+    if all(b.log_rbf_scale_terms is not None for b in blocks):
+        return _TorchClosedFormProduct(blocks, device, dtype)
+    return _TorchProduct(blocks, device, dtype)

@@ -6,9 +6,12 @@ its parameters, so ``clone``, ``get_params`` and nested grid keys such as
 
 - ``sample(n_samples=1, random_state=None)`` -> ndarray of shape (n_samples, d),
 - ``log_prob(Z)`` -> ndarray of shape (n_samples,) (not :class:`SwissRollPrior`,
-  which has no density),
+  which has no density): a log density, or for the discrete
+  :class:`CategoricalPrior` and :class:`BernoulliPrior` the log probability
+  mass of each row (``-inf`` off the support),
 
-and all but :class:`SwissRollPrior` have the closed-form kernel means that
+and all but :class:`SwissRollPrior` (and a :class:`ProductPrior` with a swiss
+roll block) have the closed-form kernel means that
 :class:`~sklearn_aae.MMDAutoencoder` uses instead of sampling:
 
 - ``rbf_kernel_mean(Z, bandwidth)``: ``E_{y ~ p} k(z_i, y)`` for each row,
@@ -52,16 +55,20 @@ Examples
 True
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array
 
 from ._kernels import _as_bandwidths
 from ._torch_priors import (
+    _product_tensor_prior,
+    _TorchBernoulli,
+    _TorchCategorical,
     _TorchLaplace,
     _TorchMixture,
     _TorchSwissRoll,
@@ -78,6 +85,9 @@ __all__ = [
     "LaplacePrior",
     "UniformPrior",
     "SwissRollPrior",
+    "CategoricalPrior",
+    "BernoulliPrior",
+    "ProductPrior",
 ]
 
 
@@ -541,6 +551,297 @@ class SwissRollPrior(BasePrior):
         return _TorchSwissRoll(
             float(self.radius), float(self.n_turns), float(self.noise), device, dtype
         )
+
+
+class CategoricalPrior(BasePrior):
+    """One-hot prior: the vertex ``e_k`` of ``R^K`` with probability ``w_k``.
+
+    Codes of this prior are discrete class labels, one-hot encoded: its
+    dimension is ``n_categories``. ``log_prob`` is the probability mass function,
+    ``log w_k`` at the vertex ``e_k`` and ``-inf`` anywhere else. The kernel
+    means are finite sums over the vertices,
+    ``E_{y ~ p} k_l(z, y) = sum_k w_k exp(-|z - e_k|^2 / 2 l^2)`` and
+    ``E_{y, y'} k_l(y, y') = s + (1 - s) exp(-1 / l^2)`` with
+    ``s = sum_k w_k^2``, so the MMD needs no prior samples.
+
+    Parameters
+    ----------
+    n_categories : int
+        Number of categories ``K``, the dimension of the codes.
+    weights : array-like of shape (n_categories,), default=None
+        Probabilities of the categories: non-negative, summing to 1. ``None``
+        is uniform.
+
+    See Also
+    --------
+    ProductPrior : a one-hot block beside continuous ones, e.g. a class and a
+        style.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import CategoricalPrior
+    >>> prior = CategoricalPrior(3, weights=[0.5, 0.25, 0.25])
+    >>> prior.sample(4, random_state=0).shape
+    (4, 3)
+    >>> prior.log_prob([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]).shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        "n_categories": [Interval(Integral, 1, None, closed="left")],
+        "weights": ["array-like", None],
+    }
+
+    def __init__(self, n_categories, weights=None):
+        self.n_categories = n_categories
+        self.weights = weights
+
+    def _n_dims(self):
+        return int(self.n_categories)
+
+    def _weights(self):
+        """The category probabilities as a validated float64 vector."""
+        K = int(self.n_categories)
+        if self.weights is None:
+            return np.full(K, 1.0 / K)
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (K,):
+            raise ValueError(
+                f"weights must have n_categories={K} entries, got shape "
+                f"{weights.shape}."
+            )
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(
+                f"weights must be non-negative and finite, got {self.weights!r}."
+            )
+        if abs(weights.sum() - 1.0) > 1e-6:
+            raise ValueError(
+                f"weights must sum to 1, got {self.weights!r} (sum "
+                f"{weights.sum():.6g})."
+            )
+        return weights / weights.sum()
+
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        return _TorchCategorical(self._weights(), device, dtype)
+
+
+class BernoulliPrior(BasePrior):
+    """Independent binary factors: ``z_j`` in {0, 1} with ``P(z_j = 1) = p_j``.
+
+    ``log_prob`` is the probability mass function on the vertices of the cube
+    ``{0, 1}^n_dims`` and ``-inf`` anywhere else. The RBF kernel factorises over
+    coordinates, so the kernel mean is a product of two-term sums,
+    ``E_{y ~ p} k_l(z, y) = prod_j [(1 - p_j) exp(-z_j^2 / 2 l^2)
+    + p_j exp(-(z_j - 1)^2 / 2 l^2)]``, and
+    ``E_{y, y'} k_l(y, y') = prod_j [1 - 2 p_j (1 - p_j) (1 - exp(-1 / 2 l^2))]``:
+    the MMD needs no prior samples.
+
+    Parameters
+    ----------
+    n_dims : int
+        Number of binary factors, the dimension of the codes.
+    p : float or array-like of shape (n_dims,), default=0.5
+        Probability of a 1, in [0, 1], shared or per factor.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import BernoulliPrior
+    >>> prior = BernoulliPrior(4, p=[0.5, 0.5, 0.1, 0.9])
+    >>> prior.sample(3, random_state=0).shape
+    (3, 4)
+    >>> prior.log_prob([[0.0, 1.0, 0.0, 1.0], [0.5, 1.0, 0.0, 1.0]]).shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        "n_dims": [Interval(Integral, 1, None, closed="left")],
+        "p": ["array-like", Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(self, n_dims, p=0.5):
+        self.n_dims = n_dims
+        self.p = p
+
+    def _n_dims(self):
+        return int(self.n_dims)
+
+    def _p(self):
+        """``p`` as a validated float64 vector of length n_dims."""
+        p = np.asarray(self.p, dtype=np.float64)
+        if p.ndim > 1 or (p.ndim == 1 and p.shape[0] != self.n_dims):
+            raise ValueError(
+                f"p must be a scalar or have n_dims={self.n_dims} entries, got "
+                f"shape {p.shape}."
+            )
+        if not np.all((p >= 0) & (p <= 1)):  # also rejects NaN
+            raise ValueError(f"p must lie in [0, 1], got {self.p!r}.")
+        return np.broadcast_to(p, (int(self.n_dims),)).copy()
+
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        return _TorchBernoulli(self._p(), device, dtype)
+
+
+class ProductPrior(_BaseComposition, BasePrior):
+    """Independent named blocks of coordinates, concatenated.
+
+    ``z = (z_block1, z_block2, ...)`` with each block drawn from its own prior,
+    independently: ``sample`` concatenates the blocks' samples (in the order
+    given) and ``log_prob`` is the sum of the blocks' ``log_prob``. For example
+    ``[("class", CategoricalPrior(10)), ("style", GaussianPrior())]`` is a
+    one-hot class beside a Gaussian style. The blocks are named, as the steps of
+    a :class:`~sklearn.pipeline.Pipeline`, so nested parameters reach them:
+    ``get_params`` lists ``style__scale``, and inside an estimator
+    ``set_params(prior__style__scale=2.0)`` and grid keys such as
+    ``"prior__style__scale"`` work.
+
+    Closed forms: the RBF kernel factorises over blocks of coordinates,
+    ``k_l(z, y) = prod_blocks k_l(z_block, y_block)``, so for each bandwidth the
+    kernel means are the products of the blocks' kernel means (a sum of logs),
+    averaged over the bandwidths afterwards; the IMQ kernel reaches them through
+    its RBF scale mixture. When a block has no closed form (a
+    :class:`SwissRollPrior`), the MMD samples the whole product instead.
+
+    Parameters
+    ----------
+    blocks : list of (str, prior) tuples
+        The named blocks, in the order of their coordinates. Each prior is a
+        prior of this module (another ``ProductPrior`` included); names are
+        unique, without ``'__'``.
+
+    Notes
+    -----
+    **Width.** The code width (the estimator's ``n_components``) is the sum of
+    the blocks' widths. A block whose parameters fix its dimension
+    (``CategoricalPrior(10)``: 10, ``BernoulliPrior(4)``: 4,
+    ``GaussianPrior(scale=[1, 2])``: 2, a mixture: its means' width) keeps it. At
+    most one block may have scalar parameters that broadcast to any dimension
+    (``GaussianPrior()``, ``LaplacePrior(scale=0.5)``, ``UniformPrior()``): that
+    block takes the remaining ``n_components`` minus the fixed widths, at least
+    1. So ``[("class", CategoricalPrior(10)), ("style", GaussianPrior())]`` with
+    ``n_components=12`` has a 2-D style, and ``n_components`` must be at least
+    11. On its own (``sample`` with no ``n_components``) the free block is 1-D.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import CategoricalPrior, GaussianPrior, ProductPrior
+    >>> prior = ProductPrior([("class", CategoricalPrior(3)),
+    ...                       ("style", GaussianPrior(scale=[1.0, 2.0]))])
+    >>> prior.sample(5, random_state=0).shape
+    (5, 5)
+    >>> prior.log_prob(prior.sample(2, random_state=0)).shape
+    (2,)
+    >>> prior.set_params(style__scale=[0.5, 0.5]).get_params()["style__scale"]
+    [0.5, 0.5]
+    """
+
+    _parameter_constraints = {"blocks": [list]}
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def get_params(self, deep=True):
+        """Parameters of the product and, with ``deep``, of its named blocks.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the blocks (by name) and their parameters
+            (``name__param``).
+
+        Returns
+        -------
+        params : dict
+        """
+        return self._get_params("blocks", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters: ``blocks``, a block by name, or ``name__param``.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : ProductPrior
+        """
+        self._set_params("blocks", **params)
+        return self
+
+    def _validated_blocks(self):
+        """The blocks as (names, priors), or a clear error."""
+        self._validate_params()
+        blocks = self.blocks
+        if not blocks or not all(isinstance(b, tuple) and len(b) == 2 for b in blocks):
+            raise ValueError(
+                f"blocks must be a non-empty list of (name, prior) tuples, got "
+                f"{blocks!r}."
+            )
+        names, priors = zip(*blocks, strict=True)
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"block names must be non-empty strings, got {names}.")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"block names must be unique; repeated: {duplicates}.")
+        bad = [name for name in names if "__" in name or name == "blocks"]
+        if bad:
+            raise ValueError(
+                f"block names must not contain '__' nor be 'blocks', got {bad}."
+            )
+        for name, prior in blocks:
+            if not isinstance(prior, BasePrior):
+                raise TypeError(
+                    f"block {name!r} must be a prior from sklearn_aae.priors "
+                    f"(a BasePrior instance), got {prior!r}."
+                )
+        return names, priors
+
+    def _block_widths(self, n_dims=None):
+        """Each block's width for codes of width ``n_dims`` (None: the default)."""
+        names, priors = self._validated_blocks()
+        own = [prior._n_dims() for prior in priors]
+        free = [name for name, width in zip(names, own, strict=True) if width is None]
+        if len(free) > 1:
+            raise ValueError(
+                f"At most one block of a ProductPrior may have a free width "
+                f"(scalar parameters that broadcast); {free} all do. Fix the "
+                f"width of all but one, e.g. GaussianPrior(loc=np.zeros(8))."
+            )
+        fixed = sum(width for width in own if width is not None)
+        if not free:
+            if n_dims is not None and n_dims != fixed:
+                raise ValueError(
+                    f"The prior {self!r} has dimension {fixed} (the sum of its "
+                    f"blocks' widths), but the codes have dimension "
+                    f"n_components={n_dims}."
+                )
+            return own
+        rest = 1 if n_dims is None else n_dims - fixed
+        if rest < 1:
+            raise ValueError(
+                f"The blocks of fixed width of {self!r} take {fixed} dimensions, "
+                f"which leaves none for its block {free[0]!r} in codes of "
+                f"dimension n_components={n_dims}; n_components must be at "
+                f"least {fixed + 1}."
+            )
+        return [rest if width is None else width for width in own]
+
+    def _n_dims(self):
+        _, priors = self._validated_blocks()
+        own = [prior._n_dims() for prior in priors]
+        return None if None in own else sum(own)
+
+    def _checked_n_dims(self, n_dims=None):
+        return sum(self._block_widths(n_dims))
+
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        _, priors = self._validated_blocks()
+        widths = self._block_widths(n_dims)
+        blocks = [
+            tensor_prior(prior, width, device, dtype)
+            for prior, width in zip(priors, widths, strict=True)
+        ]
+        return _product_tensor_prior(blocks, device, dtype)
 
 
 def _check_prior(prior, n_dims):
