@@ -25,6 +25,13 @@ means that are products over coordinates of 1-D closed forms (erfc/erfcx for
 Laplace, erf differences for the uniform), evaluated in log space so that points
 far in the tails give finite values.
 
+Discrete priors have finite sums: one-hot vertices ``e_k`` with probabilities
+``w_k`` give ``sum_k w_k k_l(z, e_k)``, independent bits a product over
+coordinates of two-term sums. A product of independent blocks multiplies the
+blocks' kernel means for each bandwidth (the RBF kernel factorises over blocks
+of coordinates), so these functions return per-scale log means, shape
+``(B, n)``, and mixtures per-scale and per-component terms, ``(B, n, K)``.
+
 A *weighted* multi-scale RBF kernel ``sum_b w_b k_{l_b}`` generalises the mean;
 every closed form here takes optional ``scale_weights``. The inverse
 multiquadratic (IMQ) kernel is such a mixture of RBFs (see
