@@ -794,6 +794,7 @@ class ProductPrior(_BaseComposition, BasePrior):
                     f"block {name!r} must be a prior from sklearn_aae.priors "
                     f"(a BasePrior instance), got {prior!r}."
                 )
+            prior._validate_params()  # before its width is read
         return names, priors
 
     def _block_widths(self, n_dims=None):

@@ -552,6 +552,12 @@ INVALID_DISCRETE_PRIORS = [
     (ProductPrior([("a", object())]), 2, TypeError, "block 'a' must be a prior"),
     (ProductPrior([("a", GaussianPrior(scale=-1.0))]), 2, ValueError, "'scale'"),
     (
+        ProductPrior([("a", CategoricalPrior("3")), ("b", GaussianPrior())]),
+        4,
+        ValueError,
+        "'n_categories' parameter",
+    ),
+    (
         ProductPrior([("a", CategoricalPrior(2, weights=[1.0, 1.0]))]),
         2,
         ValueError,
