@@ -11,13 +11,14 @@ import time
 import torch
 
 from sklearn_aae._mmd import _bandwidths, _MMDRegularizer
-from sklearn_aae.priors import GaussianMixturePrior, GaussianPrior, _torch_prior
+from sklearn_aae._torch_priors import tensor_prior
+from sklearn_aae.priors import GaussianMixturePrior, GaussianPrior
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 
 
 def bench(prior, n, d, kernel="rbf", reps=300):
-    tp = _torch_prior(prior, d, torch.device("cpu"))
+    tp = tensor_prior(prior, d, torch.device("cpu"))
     reg = _MMDRegularizer(
         tp, _bandwidths("auto", tp), torch.Generator().manual_seed(0), kernel
     )

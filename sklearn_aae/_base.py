@@ -43,7 +43,9 @@ from ._devices import (
 )
 from ._networks import ACTIVATIONS, ENCODERS, build_networks, check_layer_sizes
 from ._scoring import LikelihoodScoreMixin
-from .priors import _check_n_samples, _check_prior, _seed_from, _torch_prior
+from ._torch_priors import tensor_prior
+from ._utils import _check_n_samples, _seed_from
+from .priors import _check_prior
 
 
 @dataclass
@@ -321,7 +323,7 @@ class BaseAutoencoder(
         if getattr(self, "_optimizer", None) is None:
             params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
             self._optimizer = adam(params, self.learning_rate_init)
-        tprior = _torch_prior(self.prior_, self.n_components, self.device_)
+        tprior = tensor_prior(self.prior_, self.n_components, self.device_)
         regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
         train_idx, val_idx = self._split(data, incremental, split_seed)
@@ -651,5 +653,5 @@ class BaseAutoencoder(
         # device for an int random_state.
         g = torch.Generator().manual_seed(_seed_from(random_state))
         cpu = torch.device("cpu")
-        Z = _torch_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
+        Z = tensor_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
         return self._decode(Z, np.float64)

@@ -25,6 +25,13 @@ means that are products over coordinates of 1-D closed forms (erfc/erfcx for
 Laplace, erf differences for the uniform), evaluated in log space so that points
 far in the tails give finite values.
 
+Discrete priors have finite sums: one-hot vertices ``e_k`` with probabilities
+``w_k`` give ``sum_k w_k k_l(z, e_k)``, independent bits a product over
+coordinates of two-term sums. A product of independent blocks multiplies the
+blocks' kernel means for each bandwidth (the RBF kernel factorises over blocks
+of coordinates), so these functions return per-scale log means, shape
+``(B, n)``, and mixtures per-scale and per-component terms, ``(B, n, K)``.
+
 A *weighted* multi-scale RBF kernel ``sum_b w_b k_{l_b}`` generalises the mean;
 every closed form here takes optional ``scale_weights``. The inverse
 multiquadratic (IMQ) kernel is such a mixture of RBFs (see
@@ -53,6 +60,16 @@ _LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2)
 # a = 10 and 98% at a = 100.)
 _IMQ_STEP = 0.55
 _IMQ_LOG_NODES = np.arange(-23.0, 3.7 + 1e-9, _IMQ_STEP)
+
+
+def _as_bandwidths(
+    bandwidth, expected="a positive float or a non-empty list of positive floats"
+):
+    """Kernel bandwidths as a 1-D float64 array, or a ValueError naming ``expected``."""
+    bw = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
+    if bw.ndim != 1 or bw.size == 0 or not np.all(np.isfinite(bw)) or np.any(bw <= 0):
+        raise ValueError(f"bandwidth must be {expected}, got {bandwidth!r}.")
+    return bw
 
 
 def squared_distances(X, Y=None):
@@ -322,6 +339,44 @@ def gaussian_mixture_rbf_factors(
     )
 
 
+def gaussian_mixture_rbf_log_terms(Z, factors):
+    """Log kernel-mean terms of a Gaussian mixture, one per (scale, component).
+
+    Column ``p = b * K + k`` is ``log w_b + log pi_k + log E_{y ~ N_k} k_{l_b}(z_i, y)``
+    (``w_b`` the scale weights the factors were built with); reshaped to
+    ``(n, B, K)`` it gives the per-scale and per-component terms that products of
+    priors and class-conditional matching need.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    factors : GaussianRBFFactors
+        From :func:`gaussian_mixture_rbf_factors`, of the dtype and device of Z.
+
+    Returns
+    -------
+    log_terms : Tensor of shape (n, B * K)
+        ``-inf`` where a term underflows (see :func:`_floor_log`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> cov = torch.eye(2).repeat(3, 1, 1)
+    >>> f = gaussian_mixture_rbf_factors(torch.zeros(3, 2), cov, torch.zeros(3),
+    ...                                  torch.tensor([1.0, 2.0]))
+    >>> tuple(gaussian_mixture_rbf_log_terms(torch.zeros(5, 2), f).shape)
+    (5, 6)
+    """
+    n, d = Z.shape
+    Z = Z - factors.center
+    if factors.diagonal:
+        features = Z * Z
+    else:
+        features = (Z[:, :, None] * Z[:, None, :]).reshape(n, d * d)
+    q = torch.addmm(factors.const, features, factors.quad).addmm_(Z, factors.lin)
+    return torch.add(factors.log_const, q.clamp_min(0.0), alpha=-0.5)
+
+
 def gaussian_mixture_rbf_mean(Z, factors):
     """Closed-form ``E_{y ~ p} k(z_i, y)`` for a Gaussian mixture ``p``.
 
@@ -343,15 +398,39 @@ def gaussian_mixture_rbf_mean(Z, factors):
     >>> round(float(gaussian_mixture_rbf_mean(torch.zeros(1, 1), f)), 4)  # 1/sqrt(2)
     0.7071
     """
-    n, d = Z.shape
-    Z = Z - factors.center
-    if factors.diagonal:
-        features = Z * Z
-    else:
-        features = (Z[:, :, None] * Z[:, None, :]).reshape(n, d * d)
-    q = torch.addmm(factors.const, features, factors.quad).addmm_(Z, factors.lin)
-    log_terms = _floor_log(torch.add(factors.log_const, q.clamp_min(0.0), alpha=-0.5))
+    log_terms = _floor_log(gaussian_mixture_rbf_log_terms(Z, factors))
     return torch.logsumexp(log_terms, dim=1).exp()
+
+
+def gaussian_mixture_rbf_log_mean_prior(means, covariances, log_weights, bandwidths):
+    """``log E_{y, y' ~ p} k_l(y, y')`` per RBF scale for a Gaussian mixture ``p``.
+
+    Parameters
+    ----------
+    means : Tensor of shape (K, d)
+    covariances : Tensor of shape (K, d, d)
+    log_weights : Tensor of shape (K,)
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = gaussian_mixture_rbf_log_mean_prior(
+    ...     torch.zeros(1, 1), torch.eye(1)[None], torch.zeros(1), torch.ones(2))
+    >>> tuple(v.shape)
+    (2,)
+    """
+    K, d = means.shape
+    pair_cov = (covariances[:, None] + covariances[None, :]).reshape(K * K, d, d)
+    pair_diff = (means[:, None] - means[None, :]).reshape(K * K, d)
+    A, log_scale = _inverse_and_log_scale(pair_cov, bandwidths)
+    quad = torch.einsum("ki,bkij,kj->bk", pair_diff, A, pair_diff)
+    log_w = (log_weights[:, None] + log_weights[None, :]).reshape(K * K)
+    return torch.logsumexp(log_w + log_scale - 0.5 * quad, dim=-1)
 
 
 def gaussian_mixture_rbf_mean_prior(
@@ -380,14 +459,10 @@ def gaussian_mixture_rbf_mean_prior(
     >>> round(float(v), 4)  # 1 / sqrt(3)
     0.5774
     """
-    K, d = means.shape
-    pair_cov = (covariances[:, None] + covariances[None, :]).reshape(K * K, d, d)
-    pair_diff = (means[:, None] - means[None, :]).reshape(K * K, d)
-    A, log_scale = _inverse_and_log_scale(pair_cov, bandwidths)
-    quad = torch.einsum("ki,bkij,kj->bk", pair_diff, A, pair_diff)
-    log_w = (log_weights[:, None] + log_weights[None, :]).reshape(K * K)
-    log_terms = log_w + log_scale - 0.5 * quad
-    return _average_scales(torch.logsumexp(log_terms, dim=-1).exp(), scale_weights)
+    log_mean = gaussian_mixture_rbf_log_mean_prior(
+        means, covariances, log_weights, bandwidths
+    )
+    return _average_scales(log_mean.exp(), scale_weights)
 
 
 class _RBFUStatistic(torch.autograd.Function):
@@ -519,8 +594,9 @@ def prior_kernel_terms(tprior, bandwidths, kernel="rbf"):
     Examples
     --------
     >>> import torch
+    >>> from sklearn_aae._torch_priors import tensor_prior
     >>> from sklearn_aae.priors import GaussianPrior
-    >>> tprior = GaussianPrior()._to_torch(2, dtype=torch.float64)
+    >>> tprior = tensor_prior(GaussianPrior(), 2, dtype=torch.float64)
     >>> mean_fn, pp = prior_kernel_terms(tprior, torch.tensor([1.0]), "imq")
     >>> tuple(mean_fn(torch.zeros(3, 2, dtype=torch.float64)).shape)
     (3,)
@@ -708,3 +784,126 @@ def uniform_rbf_log_mean_prior(width, bandwidths):
     x = width / (_SQRT2 * bandwidths.to(width)[:, None])
     value = math.sqrt(math.pi) * torch.erf(x) / x + torch.expm1(-x * x) / (x * x)
     return torch.log(value).sum(-1)
+
+
+# ------------------------------------------------------------- discrete priors
+def categorical_rbf_log_terms(Z, log_weights, bandwidths):
+    """``log(w_k k_l(z_i, e_k))`` per RBF scale and category (one-hot vertices).
+
+    A one-hot prior puts mass ``w_k`` on the vertex ``e_k`` of ``R^K``, so
+    ``E_{y} k_l(z, y) = sum_k w_k exp(-|z - e_k|^2 / 2 l^2)``, a finite sum with
+    ``|z - e_k|^2 = |z|^2 - 2 z_k + 1``. Terms are floored (see
+    :func:`_floor_log`), so a log-sum-exp over them has finite gradients.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, K)
+    log_weights : Tensor of shape (K,)
+        Log probabilities of the categories (``-inf`` for an empty one).
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_terms : Tensor of shape (B, n, K)
+        Their log-sum-exp over the last axis is the log kernel mean per scale.
+
+    Examples
+    --------
+    >>> import torch
+    >>> lt = categorical_rbf_log_terms(torch.eye(3), torch.log(torch.ones(3) / 3),
+    ...                                torch.tensor([0.5, 1.0]))
+    >>> tuple(lt.shape)
+    (2, 3, 3)
+    """
+    sq = ((Z * Z).sum(1, keepdim=True) - 2.0 * Z + 1.0).clamp_min(0.0)  # (n, K)
+    gamma = 0.5 / bandwidths.to(Z) ** 2
+    return _floor_log(log_weights.to(Z) - sq[None] * gamma[:, None, None])
+
+
+def categorical_rbf_log_mean_prior(weights, bandwidths):
+    """``log E_{y, y'} k_l(y, y')`` per RBF scale for one-hot vertices.
+
+    Two independent draws coincide with probability ``s = sum_k w_k^2`` and are
+    otherwise at squared distance 2, so ``E k_l(y, y') = s + (1 - s) e^{-1/l^2}``.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (K,)
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    >>> v = categorical_rbf_log_mean_prior(w, torch.tensor([1.0], dtype=torch.float64))
+    >>> round(float(v.exp()), 4)  # (1 + e^-1) / 2
+    0.6839
+    """
+    s = (weights * weights).sum()
+    far = torch.exp(-1.0 / bandwidths.to(weights) ** 2)
+    return torch.log(s + (1.0 - s) * far)
+
+
+def bernoulli_rbf_log_mean(Z, p, bandwidths):
+    """``log E_{y} k_l(z_i, y)`` per RBF scale for independent bits ``y_j ~ B(p_j)``.
+
+    The kernel factorises over coordinates: ``E k_l(z, y)`` is
+    ``prod_j [(1 - p_j) e^{-z_j^2 / 2 l^2} + p_j e^{-(z_j - 1)^2 / 2 l^2}]``,
+    evaluated as a sum over ``j`` of log-sum-exps of two floored terms, finite
+    (with finite gradients) far from the cube and where ``p_j`` is 0 or 1.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    p : Tensor of shape (d,)
+        Probabilities of a 1, in [0, 1].
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B, n)
+
+    Examples
+    --------
+    >>> import torch
+    >>> lm = bernoulli_rbf_log_mean(torch.zeros(4, 3), torch.full((3,), 0.5),
+    ...                             torch.ones(2))
+    >>> tuple(lm.shape)
+    (2, 4)
+    """
+    p = p.to(Z)
+    gamma = (0.5 / bandwidths.to(Z) ** 2)[:, None, None]
+    zero = _floor_log(torch.log1p(-p) - gamma * (Z * Z)[None])
+    one = _floor_log(torch.log(p) - gamma * ((Z - 1.0) ** 2)[None])
+    return torch.logaddexp(zero, one).sum(-1)
+
+
+def bernoulli_rbf_log_mean_prior(p, bandwidths):
+    """``log E_{y, y'} k_l(y, y')`` per RBF scale for independent bits.
+
+    Per coordinate two draws differ with probability ``2 p (1 - p)``, and then
+    the kernel is ``e^{-1 / 2 l^2}``: ``E k = 1 - 2 p (1 - p) (1 - e^{-1 / 2 l^2})``;
+    the logs add over coordinates.
+
+    Parameters
+    ----------
+    p : Tensor of shape (d,)
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = bernoulli_rbf_log_mean_prior(torch.full((2,), 0.5), torch.ones(3))
+    >>> tuple(v.shape)
+    (3,)
+    """
+    one_minus_far = -torch.expm1(-0.5 / bandwidths.to(p)[:, None] ** 2)  # (B, 1)
+    return torch.log1p(-2.0 * p * (1.0 - p) * one_minus_far).sum(-1)

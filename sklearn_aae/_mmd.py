@@ -9,8 +9,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._base import BaseAutoencoder
-from ._kernels import mmd2_unbiased, prior_kernel_terms
-from .priors import _as_bandwidths, _check_prior, _torch_prior
+from ._kernels import _as_bandwidths, mmd2_unbiased, prior_kernel_terms
+from ._torch_priors import tensor_prior
+from .priors import _check_prior
 
 # 'auto' bandwidths, as multiples of sqrt(n_components * prior variance).
 _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -282,7 +283,7 @@ def mmd_to_prior(Z, prior=None, *, kernel="rbf", bandwidth="auto"):
     """
     Z = check_array(Z, dtype=np.float64, ensure_min_samples=2)
     prior = _check_prior(prior, Z.shape[1])
-    tprior = _torch_prior(prior, Z.shape[1], torch.device("cpu"), torch.float64)
+    tprior = tensor_prior(prior, Z.shape[1], torch.device("cpu"), torch.float64)
     reg = _MMDRegularizer(
         tprior,
         _bandwidths(bandwidth, tprior),

@@ -14,7 +14,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import _Data, _validate_rows
-from .priors import _torch_prior
+from ._torch_priors import tensor_prior
 
 # Importance samples per row, and the share drawn from the prior.
 _N_IMPORTANCE = 128
@@ -71,8 +71,8 @@ class LikelihoodScoreMixin:
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         d = self.n_components
         priors = (
-            _torch_prior(self.prior_, d, torch.device("cpu")),
-            _torch_prior(self.prior_, d, self.device_),
+            tensor_prior(self.prior_, d, torch.device("cpu")),
+            tensor_prior(self.prior_, d, self.device_),
         )
         data = _Data(X, self.device_, stream=True)
         return log_likelihood(

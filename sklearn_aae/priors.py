@@ -6,9 +6,12 @@ its parameters, so ``clone``, ``get_params`` and nested grid keys such as
 
 - ``sample(n_samples=1, random_state=None)`` -> ndarray of shape (n_samples, d),
 - ``log_prob(Z)`` -> ndarray of shape (n_samples,) (not :class:`SwissRollPrior`,
-  which has no density),
+  which has no density): a log density, or for the discrete
+  :class:`CategoricalPrior` and :class:`BernoulliPrior` the log probability
+  mass of each row (``-inf`` off the support),
 
-and all but :class:`SwissRollPrior` have the closed-form kernel means that
+and all but :class:`SwissRollPrior` (and a :class:`ProductPrior` with a swiss
+roll block) have the closed-form kernel means that
 :class:`~sklearn_aae.MMDAutoencoder` uses instead of sampling:
 
 - ``rbf_kernel_mean(Z, bandwidth)``: ``E_{y ~ p} k(z_i, y)`` for each row,
@@ -29,22 +32,13 @@ for ``clone`` and grid searches to see its parameters.
 
 Closed forms are a private, tensor-side protocol that may change: subclass
 :class:`BasePrior` and implement ``_n_dims()`` (the prior's dimension, or
-``None`` when scalar parameters broadcast to any) and
-``_make_torch(n_dims, device, dtype)``, which returns an object with
-
-- ``n_dims``, ``device``, ``dtype`` attributes;
-- ``sample(n, generator)``: a ``(n, n_dims)`` tensor drawn with only the given
-  ``torch.Generator``;
-- ``log_prob(Z)``: a ``(n,)`` tensor;
-- ``variance()``: the mean per-coordinate variance, a float;
-- ``rbf_terms(bandwidths, scale_weights=None)``: ``(mean_fn, pp)`` where
-  ``mean_fn(Z)`` is ``E_{y ~ p} sum_b w_b exp(-|z - y|^2 / 2 l_b^2)`` (``w_b``
-  the weights, or ``1 / B``) with autograd, and ``pp`` the same for two
-  independent prior draws; or ``rbf_terms = None`` when there is no closed form.
-
-``BasePrior`` then provides the NumPy ``sample``, ``log_prob`` and kernel-mean
-methods. The private ``_TorchLaplace`` and ``_TorchUniform`` classes below are
-short worked examples.
+``None`` when scalar parameters broadcast to any) and the hook
+``_build_tensor_prior(n_dims, device, dtype)``, which returns the tensor-side
+prior described in ``sklearn_aae/_torch_priors.py`` (``sample`` with a
+``torch.Generator``, ``log_prob``, ``variance`` and ``rbf_terms``, the
+closed-form kernel means, or ``rbf_terms = None``). ``BasePrior`` then provides
+the NumPy ``sample``, ``log_prob`` and kernel-mean methods. The private
+``_TorchLaplace`` and ``_TorchUniform`` classes there are short worked examples.
 
 Examples
 --------
@@ -61,26 +55,28 @@ Examples
 True
 """
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array
 
-from ._kernels import (
-    _floor_log,
-    gaussian_mixture_rbf_factors,
-    gaussian_mixture_rbf_mean,
-    gaussian_mixture_rbf_mean_prior,
-    laplace_rbf_log_mean,
-    laplace_rbf_log_mean_prior,
-    uniform_rbf_log_mean,
-    uniform_rbf_log_mean_prior,
+from ._kernels import _as_bandwidths
+from ._torch_priors import (
+    _product_tensor_prior,
+    _TorchBernoulli,
+    _TorchCategorical,
+    _TorchLaplace,
+    _TorchMixture,
+    _TorchSwissRoll,
+    _TorchUniform,
+    closed_form_tensor_prior,
+    tensor_prior,
 )
+from ._utils import _check_n_samples, _seed_from
 
 __all__ = [
     "BasePrior",
@@ -89,31 +85,20 @@ __all__ = [
     "LaplacePrior",
     "UniformPrior",
     "SwissRollPrior",
+    "CategoricalPrior",
+    "BernoulliPrior",
+    "ProductPrior",
 ]
-
-
-def _seed_from(random_state):
-    """An int seed for a torch.Generator, from anything check_random_state takes."""
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-def _as_bandwidths(
-    bandwidth, expected="a positive float or a non-empty list of positive floats"
-):
-    """Kernel bandwidths as a 1-D float64 array, or a ValueError naming ``expected``."""
-    bw = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
-    if bw.ndim != 1 or bw.size == 0 or not np.all(np.isfinite(bw)) or np.any(bw <= 0):
-        raise ValueError(f"bandwidth must be {expected}, got {bandwidth!r}.")
-    return bw
 
 
 class BasePrior(BaseEstimator):
     """Base class of the priors with a tensor-side counterpart.
 
     Subclasses implement ``_n_dims()`` (``None`` when scalar parameters
-    broadcast to any dimension) and ``_make_torch(n_dims, device, dtype)``,
-    which returns the tensor-side prior used in training (see the module
-    docstring for its interface). This class provides the NumPy methods.
+    broadcast to any dimension) and the hook
+    ``_build_tensor_prior(n_dims, device, dtype)``, which returns the
+    tensor-side prior used in training (see ``sklearn_aae/_torch_priors.py``
+    for its interface). This class provides the NumPy methods.
 
     Examples
     --------
@@ -125,33 +110,21 @@ class BasePrior(BaseEstimator):
     def _n_dims(self):
         return None
 
-    def _make_torch(self, n_dims, device, dtype):  # pragma: no cover - abstract
+    def _build_tensor_prior(self, n_dims, device, dtype):  # pragma: no cover
         raise NotImplementedError
 
-    def _check_dims(self, n_dims):
+    def _checked_n_dims(self, n_dims=None):
+        """Validate the parameters and the code width ``n_dims`` (None: default)."""
+        self._validate_params()
         own = self._n_dims()
+        if n_dims is None:
+            return own or 1
         if own is not None and own != n_dims:
             raise ValueError(
                 f"The prior {self!r} has dimension {own}, but the codes have "
                 f"dimension n_components={n_dims}."
             )
-
-    def _to_torch(self, n_dims=None, device="cpu", dtype=torch.float32):
-        """The tensor-side counterpart used in training (see ``_TorchMixture``)."""
-        self._validate_params()
-        if n_dims is None:
-            n_dims = self._n_dims() or 1
-        self._check_dims(n_dims)
-        return self._make_torch(n_dims, device, dtype)
-
-    def _closed_form(self, n_dims):
-        p = self._to_torch(n_dims, dtype=torch.float64)
-        if p.rbf_terms is None:
-            raise AttributeError(
-                f"{self.__class__.__name__} has no closed-form kernel means; "
-                "the MMD estimates its prior terms from samples instead."
-            )
-        return p
+        return n_dims
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples from the prior.
@@ -169,7 +142,7 @@ class BasePrior(BaseEstimator):
         """
         n_samples = _check_n_samples(n_samples)
         g = torch.Generator().manual_seed(_seed_from(random_state))
-        p = self._to_torch(dtype=torch.float64)
+        p = tensor_prior(self, dtype=torch.float64)
         return p.sample(n_samples, g).numpy()
 
     def log_prob(self, Z):
@@ -184,7 +157,7 @@ class BasePrior(BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
         """
         Z = check_array(Z, dtype=np.float64)
-        p = self._to_torch(Z.shape[1], dtype=torch.float64)
+        p = tensor_prior(self, Z.shape[1], dtype=torch.float64)
         with torch.no_grad():
             return p.log_prob(torch.from_numpy(Z)).numpy()
 
@@ -202,7 +175,7 @@ class BasePrior(BaseEstimator):
         mean : ndarray of shape (n_samples,)
         """
         Z = check_array(Z, dtype=np.float64)
-        p = self._closed_form(Z.shape[1])
+        p = closed_form_tensor_prior(self, Z.shape[1])
         mean_fn, _ = p.rbf_terms(torch.from_numpy(_as_bandwidths(bandwidth)))
         with torch.no_grad():
             return mean_fn(torch.from_numpy(Z)).numpy()
@@ -220,17 +193,9 @@ class BasePrior(BaseEstimator):
         -------
         value : float
         """
-        p = self._closed_form(n_dims)
+        p = closed_form_tensor_prior(self, n_dims)
         _, pp = p.rbf_terms(torch.from_numpy(_as_bandwidths(bandwidth)))
         return float(pp)
-
-
-def _check_n_samples(n_samples):
-    if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
-        raise TypeError(f"n_samples must be an int, got {n_samples!r}.")
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-    return int(n_samples)
 
 
 def _vector(value, name, n_dims, positive=False):
@@ -312,7 +277,7 @@ class GaussianPrior(_LocScalePrior):
         loc, scale = self._loc_scale(n_dims)
         return loc[None], np.diag(scale**2)[None], np.ones(1)
 
-    def _make_torch(self, n_dims, device, dtype):
+    def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchMixture(*self._mixture_params(n_dims), device, dtype)
 
 
@@ -435,7 +400,7 @@ class GaussianMixturePrior(BasePrior):
             weights = weights / weights.sum()
         return means, cov, weights
 
-    def _make_torch(self, n_dims, device, dtype):
+    def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchMixture(*self._mixture_params(n_dims), device, dtype)
 
 
@@ -471,7 +436,7 @@ class LaplacePrior(_LocScalePrior):
     (2,)
     """
 
-    def _make_torch(self, n_dims, device, dtype):
+    def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchLaplace(*self._loc_scale(n_dims), device, dtype)
 
 
@@ -516,7 +481,7 @@ class UniformPrior(BasePrior):
     def _n_dims(self):
         return _broadcast_n_dims(low=self.low, high=self.high)
 
-    def _make_torch(self, n_dims, device, dtype):
+    def _build_tensor_prior(self, n_dims, device, dtype):
         low = _vector(self.low, "low", n_dims)
         high = _vector(self.high, "high", n_dims)
         if np.any(high <= low):
@@ -580,236 +545,304 @@ class SwissRollPrior(BasePrior):
         ------
         AttributeError
         """
-        return self._to_torch(2).log_prob(None)
+        return tensor_prior(self, 2).log_prob(None)
 
-    def _make_torch(self, n_dims, device, dtype):
+    def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchSwissRoll(
             float(self.radius), float(self.n_turns), float(self.noise), device, dtype
         )
 
 
-class _TorchMixture:
-    """Tensor-side Gaussian mixture on a device: sampling, log density, kernel means.
+class CategoricalPrior(BasePrior):
+    """One-hot prior: the vertex ``e_k`` of ``R^K`` with probability ``w_k``.
 
-    Built from float64 NumPy parameters; factorisations are done in float64 and
-    then cast to ``dtype``.
+    Codes of this prior are discrete class labels, one-hot encoded: its
+    dimension is ``n_categories``. ``log_prob`` is the probability mass function,
+    ``log w_k`` at the vertex ``e_k`` and ``-inf`` anywhere else. The kernel
+    means are finite sums over the vertices,
+    ``E_{y ~ p} k_l(z, y) = sum_k w_k exp(-|z - e_k|^2 / 2 l^2)`` and
+    ``E_{y, y'} k_l(y, y') = s + (1 - s) exp(-1 / l^2)`` with
+    ``s = sum_k w_k^2``, so the MMD needs no prior samples.
+
+    Parameters
+    ----------
+    n_categories : int
+        Number of categories ``K``, the dimension of the codes.
+    weights : array-like of shape (n_categories,), default=None
+        Probabilities of the categories: non-negative, summing to 1. ``None``
+        is uniform.
+
+    See Also
+    --------
+    ProductPrior : a one-hot block beside continuous ones, e.g. a class and a
+        style.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import CategoricalPrior
+    >>> prior = CategoricalPrior(3, weights=[0.5, 0.25, 0.25])
+    >>> prior.sample(4, random_state=0).shape
+    (4, 3)
+    >>> prior.log_prob([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]).shape
+    (2,)
     """
 
-    def __init__(self, means, covariances, weights, device, dtype):
-        cov64 = torch.from_numpy(covariances)
-        self._cov64 = cov64
-        self._means64 = torch.from_numpy(means)
-        with np.errstate(divide="ignore"):
-            self._logw64 = torch.from_numpy(np.log(weights))
-        self.n_dims = means.shape[1]
-        self.device, self.dtype = device, dtype
-        tril = torch.linalg.cholesky(cov64)
-        self.means = self._means64.to(device, dtype)
-        self.scale_tril = tril.to(device, dtype)
-        self.weights = torch.from_numpy(weights).to(device, dtype)
-        self.log_weights = self._logw64.to(device, dtype)
-        self._log_norm = (
-            -torch.log(torch.diagonal(tril, dim1=-2, dim2=-1)).sum(-1)
-            - 0.5 * self.n_dims * math.log(2 * math.pi)
-        ).to(device, dtype)
-        self._single = means.shape[0] == 1
+    _parameter_constraints = {
+        "n_categories": [Interval(Integral, 1, None, closed="left")],
+        "weights": ["array-like", None],
+    }
 
-    def sample(self, n, generator):
-        eps = torch.randn(
-            n, self.n_dims, generator=generator, device=self.device, dtype=self.dtype
-        )
-        if self._single:
-            return self.means[0] + eps @ self.scale_tril[0].T
-        comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        return self.means[comp] + torch.einsum("nij,nj->ni", self.scale_tril[comp], eps)
+    def __init__(self, n_categories, weights=None):
+        self.n_categories = n_categories
+        self.weights = weights
 
-    def log_prob(self, Z):
-        diff = (Z[:, None, :] - self.means[None]).unsqueeze(-1)  # (n, K, d, 1)
-        L = self.scale_tril.expand(Z.shape[0], *self.scale_tril.shape)
-        y = torch.linalg.solve_triangular(L, diff, upper=False).squeeze(-1)
-        log_terms = self.log_weights + self._log_norm - 0.5 * (y * y).sum(-1)
-        return torch.logsumexp(log_terms, dim=-1)
+    def _n_dims(self):
+        return int(self.n_categories)
 
-    def variance(self):
-        """Mean per-coordinate variance of the mixture (float)."""
-        w = self._logw64.exp()
-        mean = w @ self._means64
-        second = torch.einsum("k,kii->", w, self._cov64) + torch.einsum(
-            "k,ki,ki->", w, self._means64, self._means64
-        )
-        return float((second - mean @ mean) / self.n_dims)
-
-    def rbf_terms(self, bandwidths, scale_weights=None):
-        """``(mean_fn, pp)``: ``mean_fn(Z) = E_p k(Z, .)`` and ``pp = E_pp k``."""
-        bw64 = bandwidths.to(torch.float64).cpu()
-        sw64 = None if scale_weights is None else scale_weights.to(bw64)
-        factors = gaussian_mixture_rbf_factors(
-            self._means64, self._cov64, self._logw64, bw64, sw64
-        ).to(self.device, self.dtype)
-        pp = gaussian_mixture_rbf_mean_prior(
-            self._means64, self._cov64, self._logw64, bw64, sw64
-        ).to(self.device, self.dtype)
-
-        def mean_fn(Z):
-            return gaussian_mixture_rbf_mean(Z, factors)
-
-        return mean_fn, pp
-
-
-class _TorchFactorized:
-    """Tensor-side prior with independent coordinates and 1-D closed forms.
-
-    Subclasses set ``n_dims``, ``device``, ``dtype`` and implement ``sample``,
-    ``log_prob``, ``variance``, ``_log_rbf_mean(Z, bandwidths)`` (shape
-    ``(B, n)``, the log kernel mean per scale, in the dtype of ``Z``) and
-    ``_log_rbf_mean_prior(bandwidths)`` (shape ``(B,)``, float64).
-    """
-
-    def rbf_terms(self, bandwidths, scale_weights=None):
-        """``(mean_fn, pp)``: ``mean_fn(Z) = E_p k(Z, .)`` and ``pp = E_pp k``."""
-        bw64 = bandwidths.to(torch.float64).cpu()
-        if scale_weights is None:
-            log_sw64 = torch.full_like(bw64, -math.log(bw64.numel()))
-        else:
-            log_sw64 = torch.log(scale_weights.to(bw64))
-        pp = torch.logsumexp(self._log_rbf_mean_prior(bw64) + log_sw64, 0).exp()
-        pp = pp.to(self.device, self.dtype)
-        bw = bw64.to(self.device, self.dtype)
-        log_sw = log_sw64.to(self.device, self.dtype)[:, None]
-
-        def mean_fn(Z):
-            log_mean = _floor_log(self._log_rbf_mean(Z, bw))
-            return torch.logsumexp(log_mean + log_sw, 0).exp()
-
-        return mean_fn, pp
-
-
-class _TorchLaplace(_TorchFactorized):
-    """Tensor-side independent Laplace prior."""
-
-    def __init__(self, loc, scale, device, dtype):
-        self.n_dims, self.device, self.dtype = loc.shape[0], device, dtype
-        self._scale64 = torch.from_numpy(scale)
-        self.loc = torch.from_numpy(loc).to(device, dtype)
-        self.scale = self._scale64.to(device, dtype)
-        self._log_norm = float(np.log(2 * scale).sum())
-
-    def sample(self, n, generator):
-        e = torch.empty(2, n, self.n_dims, device=self.device, dtype=self.dtype)
-        e.exponential_(generator=generator)  # difference of exponentials: Laplace
-        return self.loc + self.scale * (e[0] - e[1])
-
-    def log_prob(self, Z):
-        return -(torch.abs(Z - self.loc) / self.scale).sum(-1) - self._log_norm
-
-    def variance(self):
-        return float((2 * self._scale64**2).mean())
-
-    def _log_rbf_mean(self, Z, bandwidths):
-        return laplace_rbf_log_mean(Z - self.loc, self.scale, bandwidths)
-
-    def _log_rbf_mean_prior(self, bandwidths):
-        return laplace_rbf_log_mean_prior(self._scale64, bandwidths)
-
-
-class _TorchUniform(_TorchFactorized):
-    """Tensor-side uniform prior on a box."""
-
-    def __init__(self, low, high, device, dtype):
-        self.n_dims, self.device, self.dtype = low.shape[0], device, dtype
-        self._width64 = torch.from_numpy(high - low)
-        self.low = torch.from_numpy(low).to(device, dtype)
-        self.high = torch.from_numpy(high).to(device, dtype)
-        self.width = self._width64.to(device, dtype)
-        self._log_volume = float(np.log(high - low).sum())
-
-    def sample(self, n, generator):
-        u = torch.rand(
-            n, self.n_dims, generator=generator, device=self.device, dtype=self.dtype
-        )
-        return self.low + self.width * u
-
-    def log_prob(self, Z):
-        inside = ((Z >= self.low) & (Z <= self.high)).all(-1)
-        inside_value = torch.full_like(Z[:, 0], -self._log_volume)
-        # Z * 0 keeps the (zero) gradient with respect to Z.
-        return torch.where(inside, inside_value, -math.inf) + (Z * 0).sum(-1)
-
-    def variance(self):
-        return float((self._width64**2 / 12).mean())
-
-    def _log_rbf_mean(self, Z, bandwidths):
-        return uniform_rbf_log_mean(Z, self.low, self.high, bandwidths)
-
-    def _log_rbf_mean_prior(self, bandwidths):
-        return uniform_rbf_log_mean_prior(self._width64, bandwidths)
-
-
-class _TorchSwissRoll:
-    """Tensor-side swiss roll: sampling only (no density, no closed forms)."""
-
-    n_dims = 2
-
-    def __init__(self, radius, n_turns, noise, device, dtype):
-        self.radius, self.n_turns, self.noise = radius, n_turns, noise
-        self.device, self.dtype = device, dtype
-
-    def sample(self, n, generator):
-        kw = dict(generator=generator, device=self.device, dtype=self.dtype)
-        s = torch.sqrt(torch.rand(n, **kw))
-        angle = 2 * math.pi * self.n_turns * s
-        Z = self.radius * s[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
-        if self.noise > 0:
-            Z = Z + self.noise * torch.randn(n, 2, **kw)
-        return Z
-
-    def log_prob(self, Z):
-        raise AttributeError(
-            "SwissRollPrior has no density (log_prob), which score_samples and "
-            "score need; use a prior with a density to score the model."
-        )
-
-    def variance(self):
-        # s = sqrt(u) has density 2 s on [0, 1]: exact Gauss-Legendre moments.
-        x, w = np.polynomial.legendre.leggauss(64)
-        s, w = (x + 1) / 2, w / 2 * 2 * (x + 1) / 2
-        angle = 2 * np.pi * self.n_turns * s
-        mean = self.radius * np.array(
-            [w @ (s * np.cos(angle)), w @ (s * np.sin(angle))]
-        )
-        second = self.radius**2 * (w @ s**2)  # E|z|^2 without noise
-        return float((second - mean @ mean) / 2 + self.noise**2)
-
-    rbf_terms = None  # no closed form: the MMD samples from the prior
-
-
-class _SampledPrior:
-    """Tensor-side wrapper of a user's prior that only knows how to ``sample``."""
-
-    def __init__(self, prior, n_dims, device, dtype):
-        self.prior, self.n_dims, self.device, self.dtype = prior, n_dims, device, dtype
-
-    def sample(self, n, generator):
-        seed = int(
-            torch.randint(2**31 - 1, (1,), generator=generator, device=self.device)
-        )
-        Z = np.asarray(self.prior.sample(n, random_state=seed), dtype=np.float64)
-        return torch.as_tensor(Z, dtype=self.dtype, device=self.device)
-
-    def log_prob(self, Z):
-        if not hasattr(self.prior, "log_prob"):
-            raise AttributeError(
-                f"The prior {self.prior!r} has no log_prob method, which "
-                "score_samples and score need."
+    def _weights(self):
+        """The category probabilities as a validated float64 vector."""
+        K = int(self.n_categories)
+        if self.weights is None:
+            return np.full(K, 1.0 / K)
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (K,):
+            raise ValueError(
+                f"weights must have n_categories={K} entries, got shape "
+                f"{weights.shape}."
             )
-        out = np.asarray(self.prior.log_prob(Z.detach().cpu().double().numpy()))
-        return torch.as_tensor(out, dtype=self.dtype, device=self.device)
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(
+                f"weights must be non-negative and finite, got {self.weights!r}."
+            )
+        if abs(weights.sum() - 1.0) > 1e-6:
+            raise ValueError(
+                f"weights must sum to 1, got {self.weights!r} (sum "
+                f"{weights.sum():.6g})."
+            )
+        return weights / weights.sum()
 
-    def variance(self):
-        Z = np.asarray(self.prior.sample(2048, random_state=0), dtype=np.float64)
-        return float(Z.var(axis=0).mean())
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        return _TorchCategorical(self._weights(), device, dtype)
 
-    rbf_terms = None  # no closed form: the MMD samples from the prior
+
+class BernoulliPrior(BasePrior):
+    """Independent binary factors: ``z_j`` in {0, 1} with ``P(z_j = 1) = p_j``.
+
+    ``log_prob`` is the probability mass function on the vertices of the cube
+    ``{0, 1}^n_dims`` and ``-inf`` anywhere else. The RBF kernel factorises over
+    coordinates, so the kernel mean is a product of two-term sums,
+    ``E_{y ~ p} k_l(z, y) = prod_j [(1 - p_j) exp(-z_j^2 / 2 l^2)
+    + p_j exp(-(z_j - 1)^2 / 2 l^2)]``, and
+    ``E_{y, y'} k_l(y, y') = prod_j [1 - 2 p_j (1 - p_j) (1 - exp(-1 / 2 l^2))]``:
+    the MMD needs no prior samples.
+
+    Parameters
+    ----------
+    n_dims : int
+        Number of binary factors, the dimension of the codes.
+    p : float or array-like of shape (n_dims,), default=0.5
+        Probability of a 1, in [0, 1], shared or per factor.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import BernoulliPrior
+    >>> prior = BernoulliPrior(4, p=[0.5, 0.5, 0.1, 0.9])
+    >>> prior.sample(3, random_state=0).shape
+    (3, 4)
+    >>> prior.log_prob([[0.0, 1.0, 0.0, 1.0], [0.5, 1.0, 0.0, 1.0]]).shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        "n_dims": [Interval(Integral, 1, None, closed="left")],
+        "p": ["array-like", Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(self, n_dims, p=0.5):
+        self.n_dims = n_dims
+        self.p = p
+
+    def _n_dims(self):
+        return int(self.n_dims)
+
+    def _p(self):
+        """``p`` as a validated float64 vector of length n_dims."""
+        p = np.asarray(self.p, dtype=np.float64)
+        if p.ndim > 1 or (p.ndim == 1 and p.shape[0] != self.n_dims):
+            raise ValueError(
+                f"p must be a scalar or have n_dims={self.n_dims} entries, got "
+                f"shape {p.shape}."
+            )
+        if not np.all((p >= 0) & (p <= 1)):  # also rejects NaN
+            raise ValueError(f"p must lie in [0, 1], got {self.p!r}.")
+        return np.broadcast_to(p, (int(self.n_dims),)).copy()
+
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        return _TorchBernoulli(self._p(), device, dtype)
+
+
+class ProductPrior(_BaseComposition, BasePrior):
+    """Independent named blocks of coordinates, concatenated.
+
+    ``z = (z_block1, z_block2, ...)`` with each block drawn from its own prior,
+    independently: ``sample`` concatenates the blocks' samples (in the order
+    given) and ``log_prob`` is the sum of the blocks' ``log_prob``. For example
+    ``[("class", CategoricalPrior(10)), ("style", GaussianPrior())]`` is a
+    one-hot class beside a Gaussian style. The blocks are named, as the steps of
+    a :class:`~sklearn.pipeline.Pipeline`, so nested parameters reach them:
+    ``get_params`` lists ``style__scale``, and inside an estimator
+    ``set_params(prior__style__scale=2.0)`` and grid keys such as
+    ``"prior__style__scale"`` work.
+
+    Closed forms: the RBF kernel factorises over blocks of coordinates,
+    ``k_l(z, y) = prod_blocks k_l(z_block, y_block)``, so for each bandwidth the
+    kernel means are the products of the blocks' kernel means (a sum of logs),
+    averaged over the bandwidths afterwards; the IMQ kernel reaches them through
+    its RBF scale mixture. When a block has no closed form (a
+    :class:`SwissRollPrior`), the MMD samples the whole product instead.
+
+    Parameters
+    ----------
+    blocks : list of (str, prior) tuples
+        The named blocks, in the order of their coordinates. Each prior is a
+        prior of this module (another ``ProductPrior`` included); names are
+        unique, without ``'__'``.
+
+    Notes
+    -----
+    **Width.** The code width (the estimator's ``n_components``) is the sum of
+    the blocks' widths. A block whose parameters fix its dimension
+    (``CategoricalPrior(10)``: 10, ``BernoulliPrior(4)``: 4,
+    ``GaussianPrior(scale=[1, 2])``: 2, a mixture: its means' width) keeps it. At
+    most one block may have scalar parameters that broadcast to any dimension
+    (``GaussianPrior()``, ``LaplacePrior(scale=0.5)``, ``UniformPrior()``): that
+    block takes the remaining ``n_components`` minus the fixed widths, at least
+    1. So ``[("class", CategoricalPrior(10)), ("style", GaussianPrior())]`` with
+    ``n_components=12`` has a 2-D style, and ``n_components`` must be at least
+    11. On its own (``sample`` with no ``n_components``) the free block is 1-D.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import CategoricalPrior, GaussianPrior, ProductPrior
+    >>> prior = ProductPrior([("class", CategoricalPrior(3)),
+    ...                       ("style", GaussianPrior(scale=[1.0, 2.0]))])
+    >>> prior.sample(5, random_state=0).shape
+    (5, 5)
+    >>> prior.log_prob(prior.sample(2, random_state=0)).shape
+    (2,)
+    >>> prior.set_params(style__scale=[0.5, 0.5]).get_params()["style__scale"]
+    [0.5, 0.5]
+    """
+
+    _parameter_constraints = {"blocks": [list]}
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def get_params(self, deep=True):
+        """Parameters of the product and, with ``deep``, of its named blocks.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the blocks (by name) and their parameters
+            (``name__param``).
+
+        Returns
+        -------
+        params : dict
+        """
+        return self._get_params("blocks", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters: ``blocks``, a block by name, or ``name__param``.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : ProductPrior
+        """
+        self._set_params("blocks", **params)
+        return self
+
+    def _validated_blocks(self):
+        """The blocks as (names, priors), or a clear error."""
+        self._validate_params()
+        blocks = self.blocks
+        if not blocks or not all(isinstance(b, tuple) and len(b) == 2 for b in blocks):
+            raise ValueError(
+                f"blocks must be a non-empty list of (name, prior) tuples, got "
+                f"{blocks!r}."
+            )
+        names, priors = zip(*blocks, strict=True)
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"block names must be non-empty strings, got {names}.")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"block names must be unique; repeated: {duplicates}.")
+        bad = [name for name in names if "__" in name or name == "blocks"]
+        if bad:
+            raise ValueError(
+                f"block names must not contain '__' nor be 'blocks', got {bad}."
+            )
+        for name, prior in blocks:
+            if not isinstance(prior, BasePrior):
+                raise TypeError(
+                    f"block {name!r} must be a prior from sklearn_aae.priors "
+                    f"(a BasePrior instance), got {prior!r}."
+                )
+            prior._validate_params()  # before its width is read
+        return names, priors
+
+    def _block_widths(self, n_dims=None):
+        """Each block's width for codes of width ``n_dims`` (None: the default)."""
+        names, priors = self._validated_blocks()
+        own = [prior._n_dims() for prior in priors]
+        free = [name for name, width in zip(names, own, strict=True) if width is None]
+        if len(free) > 1:
+            raise ValueError(
+                f"At most one block of a ProductPrior may have a free width "
+                f"(scalar parameters that broadcast); {free} all do. Fix the "
+                f"width of all but one, e.g. GaussianPrior(loc=np.zeros(8))."
+            )
+        fixed = sum(width for width in own if width is not None)
+        if not free:
+            if n_dims is not None and n_dims != fixed:
+                raise ValueError(
+                    f"The prior {self!r} has dimension {fixed} (the sum of its "
+                    f"blocks' widths), but the codes have dimension "
+                    f"n_components={n_dims}."
+                )
+            return own
+        rest = 1 if n_dims is None else n_dims - fixed
+        if rest < 1:
+            raise ValueError(
+                f"The blocks of fixed width of {self!r} take {fixed} dimensions, "
+                f"which leaves none for its block {free[0]!r} in codes of "
+                f"dimension n_components={n_dims}; n_components must be at "
+                f"least {fixed + 1}."
+            )
+        return [rest if width is None else width for width in own]
+
+    def _n_dims(self):
+        _, priors = self._validated_blocks()
+        own = [prior._n_dims() for prior in priors]
+        return None if None in own else sum(own)
+
+    def _checked_n_dims(self, n_dims=None):
+        return sum(self._block_widths(n_dims))
+
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        _, priors = self._validated_blocks()
+        widths = self._block_widths(n_dims)
+        blocks = [
+            tensor_prior(prior, width, device, dtype)
+            for prior, width in zip(priors, widths, strict=True)
+        ]
+        return _product_tensor_prior(blocks, device, dtype)
 
 
 def _check_prior(prior, n_dims):
@@ -824,7 +857,7 @@ def _check_prior(prior, n_dims):
     if isinstance(prior, BasePrior):
         prior = clone(prior)
         # Validates the parameters and their dimension against n_dims.
-        prior._to_torch(n_dims, dtype=torch.float64)
+        tensor_prior(prior, n_dims, dtype=torch.float64)
         return prior
     if not callable(getattr(prior, "sample", None)):
         raise TypeError(
@@ -839,10 +872,3 @@ def _check_prior(prior, n_dims):
             f"(2, {n_dims}) for n_components={n_dims}."
         )
     return prior
-
-
-def _torch_prior(prior, n_dims, device, dtype=torch.float32):
-    """The tensor-side counterpart of a checked prior (see ``_check_prior``)."""
-    if isinstance(prior, BasePrior):
-        return prior._to_torch(n_dims, device, dtype)
-    return _SampledPrior(prior, n_dims, device, dtype)

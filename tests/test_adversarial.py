@@ -9,6 +9,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_aae import AdversarialAutoencoder, mmd_to_prior
+from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import GaussianMixturePrior, GaussianPrior
 
 X_DIGITS = load_digits().data[:600] / 16.0
@@ -101,7 +102,7 @@ def test_adversarial_variants_fit_and_are_reproducible(params):
 
 def test_adversarial_generator_loss_does_not_reach_discriminator():
     est = _fit(max_iter=1)
-    tprior = GaussianPrior()._to_torch(2, "cpu")
+    tprior = tensor_prior(GaussianPrior(), 2, "cpu")
     est._discriminator_optimizer = torch.optim.Adam(est.discriminator_.parameters())
     reg = est._make_regularizer(tprior, torch.Generator().manual_seed(0))
     Z = torch.randn(32, 2, requires_grad=True)
@@ -119,7 +120,7 @@ def test_adversarial_bfloat16_runs_discriminator_update_not_generator_loss(preci
     # precision='bfloat16' autocasts the discriminator's own update; the
     # generator loss through it (the gradient to the encoder) stays float32.
     est = _fit(max_iter=1)
-    tprior = GaussianPrior()._to_torch(2, "cpu")
+    tprior = tensor_prior(GaussianPrior(), 2, "cpu")
     est._discriminator_optimizer = torch.optim.Adam(est.discriminator_.parameters())
     est.set_params(precision=precision)
     reg = est._make_regularizer(tprior, torch.Generator().manual_seed(0))

@@ -7,6 +7,8 @@ probability below 1e-6 per comparison; the seeds are fixed, so the tests are
 deterministic.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,10 @@ from scipy.spatial.distance import cdist
 
 from sklearn_aae import mmd_to_prior
 from sklearn_aae._kernels import (
+    bernoulli_rbf_log_mean,
+    bernoulli_rbf_log_mean_prior,
+    categorical_rbf_log_mean_prior,
+    categorical_rbf_log_terms,
     gaussian_mixture_rbf_factors,
     gaussian_mixture_rbf_mean,
     gaussian_mixture_rbf_mean_prior,
@@ -33,10 +39,14 @@ from sklearn_aae._kernels import (
     uniform_rbf_log_mean,
     uniform_rbf_log_mean_prior,
 )
+from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import (
+    BernoulliPrior,
+    CategoricalPrior,
     GaussianMixturePrior,
     GaussianPrior,
     LaplacePrior,
+    ProductPrior,
     UniformPrior,
 )
 
@@ -83,20 +93,42 @@ def make_prior(name, d):
     if name == "uniform-vector":
         low = rng.normal(size=d)
         return UniformPrior(low=low, high=low + rng.uniform(0.2, 3.0, d))
+    if name == "categorical":
+        return CategoricalPrior(d)
+    if name == "categorical-weighted":
+        weights = rng.uniform(0.0, 1.0, d)
+        weights[0] = 0.0 if d > 1 else weights[0]  # an empty category
+        return CategoricalPrior(d, weights=weights / weights.sum())
+    if name == "bernoulli":
+        return BernoulliPrior(d)
+    if name == "bernoulli-vector":
+        p = rng.uniform(0.0, 1.0, d)
+        p[0] = 0.0 if d > 1 else p[0]  # a constant 0 and a constant 1 bit
+        p[-1] = 1.0 if d > 2 else p[-1]
+        return BernoulliPrior(d, p=p)
+    if name == "product":  # d >= 2
+        return ProductPrior(
+            [("bit", BernoulliPrior(1, p=0.3)), ("rest", LaplacePrior(scale=0.5))]
+        )
     raise ValueError(name)
 
 
 PRIOR_NAMES = ["gaussian-isotropic", "gaussian-diagonal", "mixture-diagonal"]
 PRIOR_NAMES += ["mixture-full", "laplace", "laplace-vector", "uniform"]
-PRIOR_NAMES += ["uniform-vector"]
+PRIOR_NAMES += ["uniform-vector", "categorical", "categorical-weighted"]
+PRIOR_NAMES += ["bernoulli", "bernoulli-vector"]
 PRIOR_DIMS = [(name, d) for name in PRIOR_NAMES for d in (1, 2, 8)] + [("ring", 2)]
 
 
-def _mc_check(closed, samples):
-    """Assert ``closed`` equals the mean of ``samples`` (last axis) within N_SE SE."""
+def _mc_check(closed, samples, rtol=0.0):
+    """Assert ``closed`` equals the mean of ``samples`` (last axis) within N_SE SE.
+
+    ``rtol`` adds a relative error the closed form may have (the IMQ quadrature's).
+    """
     mean = samples.mean(-1)
     se = samples.std(-1, ddof=1) / np.sqrt(samples.shape[-1])
-    np.testing.assert_array_less(np.abs(closed - mean), N_SE * se + 1e-12)
+    tolerance = N_SE * se + 1e-12 + rtol * np.abs(mean)
+    np.testing.assert_array_less(np.abs(closed - mean), tolerance)
 
 
 def _kernel_np(X, Y, bandwidth):
@@ -108,7 +140,7 @@ def _kernel_np(X, Y, bandwidth):
 
 def _sample(prior, n, d, seed):
     """``n`` samples of a prior in dimension ``d`` (scalar priors broadcast)."""
-    tprior = prior._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(prior, d, dtype=torch.float64)
     return tprior.sample(n, torch.Generator().manual_seed(seed)).numpy()
 
 
@@ -184,7 +216,7 @@ def test_rbf_kernel_mean_rejects_bad_bandwidth(bandwidth):
 
 @pytest.mark.parametrize("name, d", [("mixture-full", 3), ("ring", 2)])
 def test_gaussian_mixture_rbf_mean_gradcheck(name, d):
-    tprior = make_prior(name, d)._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, d), d, dtype=torch.float64)
     mean_fn, _ = tprior.rbf_terms(torch.tensor([0.7, 1.5], dtype=torch.float64))
     Z = torch.randn(
         4, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
@@ -216,7 +248,7 @@ def test_mmd2_unbiased_gradcheck(closed_form):
     g = torch.Generator().manual_seed(0)
     Z = torch.randn(6, 2, dtype=torch.float64, generator=g, requires_grad=True)
     bw = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
-    tprior = GaussianPrior()._to_torch(2, dtype=torch.float64)
+    tprior = tensor_prior(GaussianPrior(), 2, dtype=torch.float64)
     mean_fn, pp = tprior.rbf_terms(bw)
     Y = tprior.sample(5, g)
 
@@ -232,7 +264,7 @@ def test_mmd2_unbiased_gradcheck(closed_form):
 def test_mmd2_unbiased_closed_form_is_unbiased_for_prior_samples(name, d):
     # The mean over replications of the closed-form estimate for true prior
     # samples is 0 within N_SE standard errors.
-    tprior = make_prior(name, d)._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, d), d, dtype=torch.float64)
     bw = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     mean_fn, pp = tprior.rbf_terms(bw)
     g = torch.Generator().manual_seed(0)
@@ -249,7 +281,7 @@ def test_mmd2_unbiased_closed_form_is_unbiased_for_prior_samples(name, d):
 def test_mmd2_unbiased_closed_form_agrees_with_sampled(name, d, shift):
     # For fixed codes Z, the sampled estimate averaged over independent prior
     # samples Y equals the closed form within N_SE standard errors.
-    tprior = make_prior(name, d)._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, d), d, dtype=torch.float64)
     bw = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     mean_fn, pp = tprior.rbf_terms(bw)
     g = torch.Generator().manual_seed(1)
@@ -346,15 +378,23 @@ def test_imq_kernel_matches_definition():
 
 
 IMQ_PRIORS = ["gaussian-diagonal", "mixture-full", "laplace-vector", "uniform-vector"]
+IMQ_PRIORS += ["categorical-weighted", "bernoulli-vector"]
+# The quadrature's relative error at the distances of these tests (a <= 1e2),
+# which matters where the Monte Carlo error vanishes (a point mass).
+IMQ_RTOL = 1e-6
 
 
 @pytest.mark.parametrize("name", IMQ_PRIORS)
 @pytest.mark.parametrize("d", [1, 2, 8])
 @pytest.mark.parametrize("bandwidth", [1.0, [0.5, 1.0, 2.0]])
 def test_imq_prior_terms_match_monte_carlo(name, d, bandwidth):
-    prior = make_prior(name, d)
+    _check_imq_terms_against_monte_carlo(make_prior(name, d), d, bandwidth)
+
+
+def _check_imq_terms_against_monte_carlo(prior, d, bandwidth):
+    """The IMQ prior terms (through the RBF quadrature) against Monte Carlo."""
     bw = np.sqrt(d) * np.atleast_1d(bandwidth)
-    tprior = prior._to_torch(d, dtype=torch.float64)
+    tprior = tensor_prior(prior, d, dtype=torch.float64)
     mean_fn, pp = prior_kernel_terms(tprior, torch.from_numpy(bw), "imq")
     Z = _query_points(prior, d)
     Y = _sample(prior, 2 * N_MC, d, 0)
@@ -363,8 +403,12 @@ def test_imq_prior_terms_match_monte_carlo(name, d, bandwidth):
         C = 2 * bw**2
         return (C / (C + ((X - Y) ** 2).sum(-1)[..., None])).mean(-1)
 
-    _mc_check(mean_fn(torch.from_numpy(Z)).numpy(), imq(Z[:, None], Y[None, :N_MC]))
-    _mc_check(float(pp), imq(Y[:N_MC], Y[N_MC:]))
+    _mc_check(
+        mean_fn(torch.from_numpy(Z)).numpy(),
+        imq(Z[:, None], Y[None, :N_MC]),
+        rtol=IMQ_RTOL,
+    )
+    _mc_check(float(pp), imq(Y[:N_MC], Y[N_MC:]), rtol=IMQ_RTOL)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "imq"])
@@ -372,7 +416,7 @@ def test_mmd2_unbiased_gradcheck_kernels(kernel):
     g = torch.Generator().manual_seed(0)
     Z = torch.randn(5, 2, dtype=torch.float64, generator=g, requires_grad=True)
     bw = torch.tensor([0.5, 2.0], dtype=torch.float64)
-    tprior = LaplacePrior()._to_torch(2, dtype=torch.float64)
+    tprior = tensor_prior(LaplacePrior(), 2, dtype=torch.float64)
     mean_fn, pp = prior_kernel_terms(tprior, bw, kernel)
     Y = tprior.sample(4, g)
 
@@ -494,9 +538,13 @@ EXTREME = [1e3, -1e6, 1e30, -1e300]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("name", ["laplace", "uniform", "gaussian-isotropic"])
+@pytest.mark.parametrize(
+    "name",
+    ["laplace", "uniform", "gaussian-isotropic", "categorical-weighted"]
+    + ["bernoulli-vector", "product"],
+)
 def test_prior_mean_is_finite_with_finite_gradient_far_away(dtype, name):
-    tprior = make_prior(name, 2)._to_torch(2, dtype=dtype)
+    tprior = tensor_prior(make_prior(name, 2), 2, dtype=dtype)
     mean_fn, _ = prior_kernel_terms(tprior, torch.tensor([0.5, 1.0]), "imq")
     big = [v for v in EXTREME if abs(v) < torch.finfo(dtype).max]
     Z = torch.tensor([[v, 0.0] for v in big] + [[0.3, -0.2]], dtype=dtype)
@@ -511,7 +559,7 @@ def test_prior_mean_is_finite_with_finite_gradient_far_away(dtype, name):
 
 @pytest.mark.parametrize("name", ["laplace-vector", "uniform-vector"])
 def test_factorised_rbf_mean_gradcheck(name):
-    tprior = make_prior(name, 3)._to_torch(3, dtype=torch.float64)
+    tprior = tensor_prior(make_prior(name, 3), 3, dtype=torch.float64)
     mean_fn, _ = tprior.rbf_terms(torch.tensor([0.4, 2.0], dtype=torch.float64))
     g = torch.Generator().manual_seed(0)
     Z = 2 * torch.randn(5, 3, dtype=torch.float64, generator=g)
@@ -597,8 +645,167 @@ def test_closed_form_kernel_mean_is_accurate_in_float32_far_from_origin():
     prior = GaussianPrior(loc=[1000.0, -1000.0], scale=[1.0, 2.0])
     bw = torch.tensor([0.5, 1.0])
     Z64 = torch.tensor([[1000.3, -1001.0], [999.0, -999.5]], dtype=torch.float64)
-    exact, _ = prior._to_torch(2, dtype=torch.float64).rbf_terms(bw)
-    approx, _ = prior._to_torch(2, dtype=torch.float32).rbf_terms(bw)
+    exact, _ = tensor_prior(prior, 2, dtype=torch.float64).rbf_terms(bw)
+    approx, _ = tensor_prior(prior, 2, dtype=torch.float32).rbf_terms(bw)
     torch.testing.assert_close(
         approx(Z64.float()).double(), exact(Z64), rtol=1e-5, atol=1e-7
     )
+
+
+# ---------------------------------------------------- discrete priors, products
+def _vertices(prior, d):
+    """Every point of a discrete prior's support and its probability."""
+    if isinstance(prior, CategoricalPrior):
+        V = np.eye(d)
+    else:
+        V = np.array(list(itertools.product([0.0, 1.0], repeat=d)))
+    return V, np.exp(prior.log_prob(V))
+
+
+@pytest.mark.parametrize(
+    "name", ["categorical", "categorical-weighted", "bernoulli", "bernoulli-vector"]
+)
+@pytest.mark.parametrize("d", [1, 2, 5])
+@pytest.mark.parametrize("bandwidth", BANDWIDTHS)
+def test_discrete_kernel_means_equal_sums_over_the_support(name, d, bandwidth):
+    # Exact: the expectations are finite sums over the (enumerated) support.
+    prior = make_prior(name, d)
+    V, P = _vertices(prior, d)
+    Z = np.vstack([V[:3], np.random.RandomState(0).normal(size=(4, d))])
+    bw = np.sqrt(d) * np.asarray(bandwidth)
+    expected = (P * _kernel_np(Z[:, None, :], V[None], bw)).sum(1)
+    np.testing.assert_allclose(prior.rbf_kernel_mean(Z, bw), expected, rtol=1e-12)
+    expected_pp = P @ _kernel_np(V[:, None, :], V[None], bw) @ P
+    pp = prior.rbf_kernel_mean_prior(bw, n_dims=d)
+    assert pp == pytest.approx(expected_pp, rel=1e-12)
+
+
+def test_discrete_kernel_functions_per_scale():
+    # The per-scale log functions against their formulas (float64).
+    Z = torch.tensor([[0.2, 0.9, -0.3], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    bw = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    w = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
+    sq = ((Z[:, None, :] - torch.eye(3, dtype=Z.dtype)) ** 2).sum(-1)
+    expected = torch.log(w) - sq / (2 * bw[:, None, None] ** 2)
+    torch.testing.assert_close(
+        categorical_rbf_log_terms(Z, torch.log(w), bw), expected, rtol=1e-12, atol=0
+    )
+    s2 = float((w * w).sum())
+    torch.testing.assert_close(
+        categorical_rbf_log_mean_prior(w, bw).exp(),
+        s2 + (1 - s2) * torch.exp(-1 / bw**2),
+        rtol=1e-12,
+        atol=0,
+    )
+    p = torch.tensor([0.1, 0.5, 1.0], dtype=torch.float64)
+    g = 1 / (2 * bw[:, None, None] ** 2)
+    factors = (1 - p) * torch.exp(-g * Z**2) + p * torch.exp(-g * (Z - 1) ** 2)
+    torch.testing.assert_close(
+        bernoulli_rbf_log_mean(Z, p, bw).exp(), factors.prod(-1), rtol=1e-12, atol=0
+    )
+    far = torch.exp(-1 / (2 * bw[:, None] ** 2))
+    torch.testing.assert_close(
+        bernoulli_rbf_log_mean_prior(p, bw).exp(),
+        (p**2 + (1 - p) ** 2 + 2 * p * (1 - p) * far).prod(-1),
+        rtol=1e-12,
+        atol=0,
+    )
+
+
+@pytest.mark.parametrize("name", ["categorical-weighted", "bernoulli-vector"])
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+def test_discrete_rbf_mean_gradcheck(name, kernel):
+    tprior = tensor_prior(make_prior(name, 4), 4, dtype=torch.float64)
+    bw = torch.tensor([0.4, 2.0], dtype=torch.float64)
+    mean_fn, _ = prior_kernel_terms(tprior, bw, kernel)
+    g = torch.Generator().manual_seed(0)
+    Z = tprior.sample(5, g) + 0.3 * torch.randn(5, 4, dtype=torch.float64, generator=g)
+    Z[0] += 6.0  # far from the support
+    assert torch.autograd.gradcheck(mean_fn, (Z.requires_grad_(),))
+
+
+# One block of each kind, each of a fixed width.
+BLOCKS = {
+    "gaussian": lambda: GaussianPrior(loc=[0.5, -1.0], scale=[0.7, 1.5]),
+    "mixture": lambda: GaussianMixturePrior(
+        means=[[-1.5, 0.0], [1.5, 0.5]], covariances=[0.3, 0.6], weights=[0.4, 0.6]
+    ),
+    "laplace": lambda: LaplacePrior(loc=[0.0, 1.0], scale=[0.5, 1.0]),
+    "uniform": lambda: UniformPrior(low=[-1.0, 0.0], high=[1.0, 0.5]),
+    "categorical": lambda: CategoricalPrior(3, weights=[0.2, 0.3, 0.5]),
+    "bernoulli": lambda: BernoulliPrior(2, p=[0.3, 0.8]),
+}
+BLOCK_PAIRS = list(itertools.combinations_with_replacement(BLOCKS, 2))
+
+
+def make_product(kinds):
+    """A product of one block of each kind in ``kinds`` (names kind0, kind1...)."""
+    return ProductPrior([(f"{k}{i}", BLOCKS[k]()) for i, k in enumerate(kinds)])
+
+
+@pytest.mark.parametrize("kinds", BLOCK_PAIRS, ids="-".join)
+@pytest.mark.parametrize("bandwidth", [0.3, 1.0, [0.5, 1.0, 2.0]])
+def test_product_kernel_means_match_monte_carlo(kinds, bandwidth):
+    prior = make_product(kinds)
+    d = prior._n_dims()
+    bandwidth = np.sqrt(d) * np.asarray(bandwidth)
+    Z = _query_points(prior, d)
+    Y = _sample(prior, 2 * N_MC, d, 0)
+    samples = _kernel_np(Z[:, None, :], Y[None, :N_MC], bandwidth)
+    _mc_check(prior.rbf_kernel_mean(Z, bandwidth), samples)
+    samples = _kernel_np(Y[:N_MC], Y[N_MC:], bandwidth)
+    _mc_check(prior.rbf_kernel_mean_prior(bandwidth, n_dims=d), samples)
+
+
+@pytest.mark.parametrize("kinds", BLOCK_PAIRS, ids="-".join)
+def test_product_kernel_means_are_products_of_the_blocks(kinds):
+    # Exact: per bandwidth the RBF kernel means multiply over blocks; several
+    # bandwidths average the products.
+    prior = make_product(kinds)
+    d = prior._n_dims()
+    Z = _query_points(prior, d)
+    widths = [block._n_dims() for _, block in prior.blocks]
+    cuts = np.cumsum(widths)[:-1]
+    per_scale, per_scale_pp = [], []
+    for bw in (0.7, 2.0):
+        means = [
+            block.rbf_kernel_mean(Zb, bw)
+            for (_, block), Zb in zip(prior.blocks, np.split(Z, cuts, 1), strict=True)
+        ]
+        per_scale.append(np.prod(means, axis=0))
+        per_scale_pp.append(
+            np.prod([block.rbf_kernel_mean_prior(bw) for _, block in prior.blocks])
+        )
+    np.testing.assert_allclose(
+        prior.rbf_kernel_mean(Z, [0.7, 2.0]), np.mean(per_scale, 0), rtol=1e-12
+    )
+    assert prior.rbf_kernel_mean_prior([0.7, 2.0]) == pytest.approx(
+        np.mean(per_scale_pp), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("kinds", BLOCK_PAIRS + [tuple(BLOCKS)], ids="-".join)
+def test_product_rbf_mean_gradcheck(kinds):
+    prior = make_product(kinds)
+    d = prior._n_dims()
+    tprior = tensor_prior(prior, d, dtype=torch.float64)
+    bw = np.sqrt(d) * torch.tensor([0.3, 1.5], dtype=torch.float64)
+    mean_fn, _ = tprior.rbf_terms(bw)
+    g = torch.Generator().manual_seed(0)
+    Z = tprior.sample(4, g) + 0.3 * torch.randn(4, d, dtype=torch.float64, generator=g)
+    Z[0] += 3.0
+    assert torch.autograd.gradcheck(mean_fn, (Z.requires_grad_(),))
+
+
+def test_product_of_every_kind_imq_terms_match_monte_carlo():
+    prior = make_product(tuple(BLOCKS))
+    _check_imq_terms_against_monte_carlo(prior, prior._n_dims(), [0.5, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+def test_mmd_to_prior_with_a_product_prior(kernel):
+    prior = make_product(("categorical", "gaussian"))
+    Z = prior.sample(2000, random_state=0)
+    assert abs(mmd_to_prior(Z, prior, kernel=kernel)) < 2e-3
+    Z[:, :3] = np.eye(3)[0]  # every code in the first class
+    assert mmd_to_prior(Z, prior, kernel=kernel) > 0.05

@@ -1,21 +1,27 @@
 """Tests of sklearn_aae.priors: densities, sampling, validation, parameter API."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 from scipy.special import logsumexp
 from sklearn.base import clone
+from sklearn.model_selection import ParameterGrid
 
-from sklearn_aae import MMDAutoencoder
+from sklearn_aae import MMDAutoencoder, _torch_priors
+from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import (
+    BernoulliPrior,
+    CategoricalPrior,
     GaussianMixturePrior,
     GaussianPrior,
     LaplacePrior,
+    ProductPrior,
     SwissRollPrior,
     UniformPrior,
     _check_prior,
-    _torch_prior,
 )
 
 # p-value below which a KS test fails; the seeds are fixed, so the tests are
@@ -94,7 +100,7 @@ def test_mixture_log_prob_is_finite_far_away():
 @pytest.mark.parametrize("prior", GAUSSIAN_PRIORS)
 def test_gaussian_samples_pass_ks_test(prior):
     d = _dims(prior)
-    Z = prior._to_torch(d, dtype=torch.float64).sample(
+    Z = tensor_prior(prior, d, dtype=torch.float64).sample(
         N_KS, torch.Generator().manual_seed(0)
     )
     loc = np.broadcast_to(prior.loc, (d,))
@@ -135,10 +141,26 @@ FACTORISED_PRIORS = [
         [stats.uniform(0.0, 0.5), stats.uniform(-3.0, 4.0)],
     ),
 ]
-OTHER_PRIORS = [p for p, _ in FACTORISED_PRIORS] + [
-    SwissRollPrior(),
-    SwissRollPrior(noise=0.2),
+DISCRETE_PRIORS = [
+    CategoricalPrior(4),
+    CategoricalPrior(3, weights=[0.2, 0.0, 0.8]),
+    BernoulliPrior(3),
+    BernoulliPrior(3, p=[0.1, 0.0, 0.95]),
 ]
+PRODUCT_PRIORS = [
+    ProductPrior([("class", CategoricalPrior(3)), ("bits", BernoulliPrior(2, p=0.3))]),
+    ProductPrior(
+        [("class", CategoricalPrior(2)), ("style", GaussianPrior(scale=[1.0, 2.0]))]
+    ),
+    ProductPrior([("bit", BernoulliPrior(1)), ("style", LaplacePrior())]),
+    ProductPrior([("ring", GaussianMixturePrior.ring()), ("roll", SwissRollPrior())]),
+]
+OTHER_PRIORS = (
+    [p for p, _ in FACTORISED_PRIORS]
+    + [SwissRollPrior(), SwissRollPrior(noise=0.2)]
+    + DISCRETE_PRIORS
+    + PRODUCT_PRIORS
+)
 
 
 @pytest.mark.parametrize("prior, marginals", FACTORISED_PRIORS)
@@ -181,7 +203,7 @@ def test_swiss_roll_has_no_density_and_no_closed_form():
         prior.log_prob([[0.0, 0.0]])
     with pytest.raises(AttributeError, match="no closed-form kernel means"):
         prior.rbf_kernel_mean([[0.0, 0.0]])
-    tprior = _torch_prior(_check_prior(prior, 2), 2, torch.device("cpu"))
+    tprior = tensor_prior(_check_prior(prior, 2), 2, torch.device("cpu"))
     assert tprior.rbf_terms is None
     with pytest.raises(ValueError, match="dimension n_components=3"):
         _check_prior(prior, 3)
@@ -222,7 +244,7 @@ def test_sample_is_reproducible_with_random_state(prior):
     "prior", GAUSSIAN_PRIORS[1:] + MIXTURE_PRIORS[:2] + OTHER_PRIORS
 )
 def test_torch_sample_uses_only_the_generator(prior):
-    tprior = prior._to_torch(_dims(prior))
+    tprior = tensor_prior(prior, _dims(prior))
     state = torch.get_rng_state()
     a = tprior.sample(16, torch.Generator().manual_seed(3))
     b = tprior.sample(16, torch.Generator().manual_seed(3))
@@ -233,7 +255,7 @@ def test_torch_sample_uses_only_the_generator(prior):
 
 @pytest.mark.parametrize("prior", GAUSSIAN_PRIORS + MIXTURE_PRIORS + OTHER_PRIORS)
 def test_torch_variance_matches_samples(prior):
-    tprior = prior._to_torch(_dims(prior), dtype=torch.float64)
+    tprior = tensor_prior(prior, _dims(prior), dtype=torch.float64)
     Z = tprior.sample(200_000, torch.Generator().manual_seed(0)).numpy()
     assert tprior.variance() == pytest.approx(Z.var(0).mean(), rel=0.02)
 
@@ -342,7 +364,7 @@ def test_check_prior_validates_user_priors():
         _check_prior(_UserPrior(), 2)
     checked = _check_prior(_UserPrior(), 3)
     assert isinstance(checked, _UserPrior)
-    tprior = _torch_prior(checked, 3, torch.device("cpu"))
+    tprior = tensor_prior(checked, 3, torch.device("cpu"))
     assert tprior.rbf_terms is None
     assert tprior.sample(4, torch.Generator().manual_seed(0)).shape == (4, 3)
     with pytest.raises(AttributeError, match="no log_prob method"):
@@ -370,7 +392,11 @@ def test_clone_and_get_params(prior):
     params, cloned_params = prior.get_params(), cloned.get_params()
     assert params.keys() == cloned_params.keys()
     for key, value in params.items():
-        np.testing.assert_array_equal(cloned_params[key], value)
+        if hasattr(value, "get_params") or key == "blocks":  # a product's blocks
+            assert cloned_params[key] is not value
+            assert repr(cloned_params[key]) == repr(value)
+        else:
+            np.testing.assert_array_equal(cloned_params[key], value)
     np.testing.assert_array_equal(
         cloned.sample(5, random_state=0), prior.sample(5, random_state=0)
     )
@@ -387,3 +413,269 @@ def test_nested_prior_params_in_estimator():
     assert est.get_params()["prior__scale"] == 1.0
     est.set_params(prior__scale=2.5, prior__loc=1.0)
     assert est.prior.scale == 2.5 and est.prior.loc == 1.0
+
+
+# ----------------------------------------------------- discrete priors, products
+def _support(prior):
+    """Every point of a discrete prior's support (categorical and Bernoulli
+    blocks, enumerated), as rows."""
+    if isinstance(prior, CategoricalPrior):
+        return np.eye(prior.n_categories)
+    if isinstance(prior, BernoulliPrior):
+        return np.array(list(itertools.product([0.0, 1.0], repeat=prior.n_dims)))
+    blocks = [_support(block) for _, block in prior.blocks]
+    return np.array([np.concatenate(rows) for rows in itertools.product(*blocks)])
+
+
+@pytest.mark.parametrize("prior", DISCRETE_PRIORS + PRODUCT_PRIORS[:1])
+def test_discrete_log_prob_sums_to_one_over_the_support(prior):
+    V = _support(prior)
+    assert np.exp(prior.log_prob(V)).sum() == pytest.approx(1.0, rel=1e-12)
+    # A prior sample is a point of the support.
+    Z = prior.sample(50, random_state=0)
+    assert (Z[:, None, :] == V[None]).all(-1).any(1).all()
+
+
+def test_discrete_log_prob_is_the_pmf_and_minus_inf_off_the_support():
+    categorical = CategoricalPrior(3, weights=[0.2, 0.0, 0.8])
+    np.testing.assert_allclose(
+        categorical.log_prob([[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
+        np.log([0.2, 0.0, 0.8]),
+    )
+    off = [[0.5, 0.5, 0.0], [1, 1, 0], [0, 0, 0], [1.0 + 1e-9, 0, 0], [2, -1, 0]]
+    assert np.all(categorical.log_prob(off) == -np.inf)
+    bits = BernoulliPrior(3, p=[0.1, 0.5, 1.0])
+    np.testing.assert_allclose(
+        bits.log_prob([[1, 0, 1], [0, 0, 0]]),
+        np.log([0.1 * 0.5 * 1.0, 0.9 * 0.5 * 0.0]),
+    )
+    assert np.all(bits.log_prob([[0.5, 0, 1], [1, 0, 2], [-1e-12, 0, 1]]) == -np.inf)
+
+
+def test_discrete_log_prob_has_zero_gradient():
+    # score_samples differentiates log_prob: a pmf gives zeros, not NaN.
+    for prior in (CategoricalPrior(3), BernoulliPrior(3), PRODUCT_PRIORS[0]):
+        tprior = tensor_prior(prior, prior._n_dims(), dtype=torch.float64)
+        Z = tprior.sample(4, torch.Generator().manual_seed(0))
+        Z = torch.cat([Z, Z + 0.3]).requires_grad_()
+        (grad,) = torch.autograd.grad(tprior.log_prob(Z).sum(), Z)
+        assert torch.equal(grad, torch.zeros_like(Z))
+
+
+def test_categorical_samples_follow_the_weights():
+    weights = np.array([0.1, 0.0, 0.3, 0.6])
+    Z = CategoricalPrior(4, weights=weights).sample(N_KS, random_state=0)
+    assert np.all(Z.sum(1) == 1.0)
+    counts = Z.sum(0)
+    assert counts[1] == 0
+    keep = weights > 0
+    chi2 = stats.chisquare(counts[keep], N_KS * weights[keep])
+    assert chi2.pvalue > KS_ALPHA
+
+
+def test_bernoulli_samples_follow_p():
+    p = np.array([0.0, 0.05, 0.5, 0.9, 1.0])
+    Z = BernoulliPrior(5, p=p).sample(N_KS, random_state=0)
+    assert set(np.unique(Z)) <= {0.0, 1.0}
+    ones = Z.sum(0)
+    assert ones[0] == 0 and ones[-1] == N_KS
+    for j in (1, 2, 3):
+        assert stats.binomtest(int(ones[j]), N_KS, p[j]).pvalue > KS_ALPHA
+
+
+def test_product_samples_concatenate_independent_blocks():
+    prior = ProductPrior(
+        [("class", CategoricalPrior(2, weights=[0.3, 0.7])), ("style", GaussianPrior())]
+    )
+    Z = prior.sample(N_KS, random_state=0)
+    assert Z.shape == (N_KS, 3)  # the free block is 1-D on its own
+    assert stats.binomtest(int(Z[:, 1].sum()), N_KS, 0.7).pvalue > KS_ALPHA
+    for in_class in (Z[:, 1] == 1, Z[:, 1] == 0):  # style independent of class
+        assert stats.kstest(Z[in_class, 2], "norm").pvalue > KS_ALPHA
+    # log_prob is the sum of the blocks'.
+    np.testing.assert_allclose(
+        prior.log_prob(Z[:5]),
+        np.log(np.where(Z[:5, 1] == 1, 0.7, 0.3)) + stats.norm.logpdf(Z[:5, 2]),
+        rtol=1e-12,
+    )
+
+
+def test_product_width_rule():
+    prior = ProductPrior([("class", CategoricalPrior(10)), ("style", GaussianPrior())])
+    assert prior._n_dims() is None
+    # The free block takes the remainder of n_components.
+    tprior = tensor_prior(prior, 12)
+    assert [b.n_dims for b in tprior.blocks] == [10, 2]
+    assert isinstance(_check_prior(prior, 11), ProductPrior)
+    with pytest.raises(ValueError, match="n_components must be at least 11"):
+        _check_prior(prior, 10)
+    fixed = ProductPrior([("class", CategoricalPrior(3)), ("bits", BernoulliPrior(2))])
+    assert fixed._n_dims() == 5
+    with pytest.raises(ValueError, match="dimension n_components=6"):
+        _check_prior(fixed, 6)
+    # Nested products count their own widths.
+    nested = ProductPrior([("inner", fixed), ("style", LaplacePrior())])
+    assert tensor_prior(nested, 8).n_dims == 8
+
+
+# (prior, n_components, error, message); InvalidParameterError is a ValueError.
+INVALID_DISCRETE_PRIORS = [
+    (CategoricalPrior(0), 2, ValueError, "'n_categories' parameter"),
+    (CategoricalPrior(2.5), 2, ValueError, "'n_categories' parameter"),
+    (CategoricalPrior(3, weights=[0.5, 0.5]), 3, ValueError, "n_categories=3 entries"),
+    (CategoricalPrior(2, weights=[0.5, 0.6]), 2, ValueError, "weights must sum to 1"),
+    (CategoricalPrior(2, weights=[1.5, -0.5]), 2, ValueError, "non-negative"),
+    (CategoricalPrior(2, weights=[np.nan, 1.0]), 2, ValueError, "finite"),
+    (BernoulliPrior(0), 2, ValueError, "'n_dims' parameter"),
+    (BernoulliPrior(2, p=1.5), 2, ValueError, "'p' parameter"),
+    (BernoulliPrior(2, p=[0.5, -0.1]), 2, ValueError, r"p must lie in \[0, 1\]"),
+    (BernoulliPrior(2, p=[0.5, np.nan]), 2, ValueError, r"p must lie in \[0, 1\]"),
+    (BernoulliPrior(3, p=[0.5, 0.5]), 3, ValueError, "n_dims=3 entries"),
+    (ProductPrior([]), 2, ValueError, r"non-empty list of \(name, prior\)"),
+    (ProductPrior(("a", GaussianPrior())), 2, ValueError, "'blocks' parameter"),
+    (ProductPrior([GaussianPrior()]), 2, ValueError, r"\(name, prior\) tuples"),
+    (
+        ProductPrior([("a", GaussianPrior()), ("a", LaplacePrior())]),
+        2,
+        ValueError,
+        r"block names must be unique; repeated: \['a'\]",
+    ),
+    (ProductPrior([("a__b", GaussianPrior())]), 2, ValueError, "not contain '__'"),
+    (ProductPrior([("blocks", GaussianPrior())]), 2, ValueError, "nor be 'blocks'"),
+    (ProductPrior([(1, GaussianPrior())]), 2, ValueError, "non-empty strings"),
+    (
+        ProductPrior([("a", GaussianPrior()), ("b", LaplacePrior())]),
+        2,
+        ValueError,
+        r"At most one block .* free width.*\['a', 'b'\]",
+    ),
+    (ProductPrior([("a", object())]), 2, TypeError, "block 'a' must be a prior"),
+    (ProductPrior([("a", GaussianPrior(scale=-1.0))]), 2, ValueError, "'scale'"),
+    (
+        ProductPrior([("a", CategoricalPrior("3")), ("b", GaussianPrior())]),
+        4,
+        ValueError,
+        "'n_categories' parameter",
+    ),
+    (
+        ProductPrior([("a", CategoricalPrior(2, weights=[1.0, 1.0]))]),
+        2,
+        ValueError,
+        "weights must sum to 1",
+    ),
+]
+
+
+@pytest.mark.parametrize("prior, n_components, error, match", INVALID_DISCRETE_PRIORS)
+def test_invalid_discrete_and_product_priors_raise(prior, n_components, error, match):
+    with pytest.raises(error, match=match):
+        prior.sample(2)
+    est = MMDAutoencoder(n_components=n_components, prior=prior, max_iter=1)
+    with pytest.raises(error, match=match):
+        est.fit(np.zeros((4, 2)))
+
+
+def test_product_nested_params_get_set_and_clone():
+    prior = ProductPrior([("class", CategoricalPrior(3)), ("style", GaussianPrior())])
+    params = prior.get_params()
+    assert params["style__scale"] == 1.0 and params["class__n_categories"] == 3
+    assert params["style"] is prior.blocks[1][1]
+    prior.set_params(style__scale=2.0, class__weights=[0.2, 0.3, 0.5])
+    assert prior.blocks[1][1].scale == 2.0
+    assert prior.blocks[0][1].weights == [0.2, 0.3, 0.5]
+    prior.set_params(style=LaplacePrior())  # a block replaced by name
+    assert isinstance(prior.blocks[1][1], LaplacePrior)
+    cloned = clone(prior)
+    assert cloned.blocks[1][1] is not prior.blocks[1][1]
+    assert cloned.get_params()["class__weights"] == [0.2, 0.3, 0.5]
+
+
+def test_product_nested_params_in_estimator_grid():
+    est = MMDAutoencoder(
+        n_components=4,
+        prior=ProductPrior(
+            [("class", CategoricalPrior(2)), ("style", GaussianPrior())]
+        ),
+    )
+    assert est.get_params()["prior__style__scale"] == 1.0
+    grid = ParameterGrid({"prior__style__scale": [0.5, 2.0], "reg_weight": [1.0]})
+    scales = [
+        clone(est).set_params(**params).prior.blocks[1][1].scale for params in grid
+    ]
+    assert scales == [0.5, 2.0]
+    assert est.prior.blocks[1][1].scale == 1.0  # the original is untouched
+
+
+def test_product_without_closed_form_samples():
+    prior = PRODUCT_PRIORS[-1]  # a ring beside a swiss roll
+    assert tensor_prior(prior, 4).rbf_terms is None
+    with pytest.raises(AttributeError, match="no closed-form kernel means"):
+        prior.rbf_kernel_mean(np.zeros((1, 4)))
+    with pytest.raises(AttributeError, match="no density"):
+        prior.log_prob(np.zeros((1, 4)))
+
+
+def _forbid_prior_sampling(monkeypatch):
+    """Make every tensor-side prior's ``sample`` fail: the MMD must not sample."""
+
+    def forbidden(self, n, generator):
+        raise AssertionError(f"{type(self).__name__}.sample called")
+
+    for name in dir(_torch_priors):
+        cls = getattr(_torch_priors, name)
+        if isinstance(cls, type) and callable(getattr(cls, "sample", None)):
+            monkeypatch.setattr(cls, "sample", forbidden)
+
+
+FIT_PRIORS = [
+    (CategoricalPrior(3, weights=[0.2, 0.3, 0.5]), 3),
+    (BernoulliPrior(3, p=[0.2, 0.5, 0.9]), 3),
+    (
+        ProductPrior([("class", CategoricalPrior(3)), ("style", GaussianPrior())]),
+        5,
+    ),
+    (
+        ProductPrior(
+            [("bits", BernoulliPrior(2)), ("ring", GaussianMixturePrior.ring())]
+        ),
+        4,
+    ),
+]
+
+
+@pytest.mark.parametrize("prior, n_components", FIT_PRIORS)
+@pytest.mark.parametrize("kernel", ["rbf", "imq"])
+def test_mmd_autoencoder_fits_with_closed_form_of_new_priors(
+    prior, n_components, kernel, monkeypatch
+):
+    X = np.random.RandomState(0).normal(size=(60, 5))
+    est = MMDAutoencoder(
+        n_components=n_components,
+        prior=prior,
+        kernel=kernel,
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        batch_size=20,
+        random_state=0,
+        device="cpu",
+    )
+    with monkeypatch.context() as m:
+        _forbid_prior_sampling(m)
+        est.fit(X)  # closed form: no prior sample drawn
+    assert est.transform(X).shape == (60, n_components)
+    assert np.all(np.isfinite(est.history_["regularization"]))
+    assert est.sample(3, random_state=0).shape == (3, 5)
+
+
+def test_mmd_autoencoder_samples_a_product_without_closed_form():
+    prior = ProductPrior([("bit", BernoulliPrior(1)), ("roll", SwissRollPrior())])
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    est = MMDAutoencoder(
+        n_components=3,
+        prior=prior,
+        hidden_layer_sizes=(8,),
+        max_iter=2,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    assert np.all(np.isfinite(est.history_["regularization"]))
