@@ -284,7 +284,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
     def _init_fitted_regularizer(self, seed):
         hidden = self._check_hidden_layer_sizes("discriminator_hidden_layer_sizes")
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + 1)
+            # The CPU generator only: torch.manual_seed would also reseed GPUs.
+            torch.default_generator.manual_seed(seed + 1)
             self.discriminator_ = make_mlp(
                 self.n_components, hidden, 1, self.activation
             )

@@ -39,6 +39,7 @@ from ._devices import (
     autocast,
     resolve_device,
     warn_if_bfloat16_is_emulated,
+    warn_if_tf32,
     with_cpu_modules,
 )
 from ._networks import ACTIVATIONS, ENCODERS, build_networks, check_layer_sizes
@@ -307,6 +308,7 @@ class BaseAutoencoder(
         previous_device = getattr(self, "device_", None)
         self.device_ = resolve_device(self.device)
         warn_if_bfloat16_is_emulated(self.precision, self.device_)
+        warn_if_tf32(self.device_)
         self.prior_ = _check_prior(self.prior, self.n_components)
         generator = torch.Generator(device=self.device_)
         generator.manual_seed(

@@ -221,7 +221,8 @@ def build_networks(
     """
     hidden = tuple(hidden_layer_sizes)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # The CPU generator only: torch.manual_seed would also reseed every GPU.
+        torch.default_generator.manual_seed(seed)
         enc = ENCODERS[encoder].build(n_features, n_components, hidden, activation)
         dec = make_mlp(n_components, hidden[::-1], n_features, activation)
     return enc, dec

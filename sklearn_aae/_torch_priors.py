@@ -150,6 +150,12 @@ class _TorchMixture:
         tril = torch.linalg.cholesky(cov64)
         self.means = self._means64.to(device, dtype)
         self.scale_tril = tril.to(device, dtype)
+        # L^{-1} per component (float64, then cast): log_prob whitens with one
+        # (n, K, d) contraction instead of a batched solve over (n, K, d, d).
+        eye = torch.eye(self.n_dims, dtype=tril.dtype).expand_as(tril)
+        self._tril_inv = torch.linalg.solve_triangular(tril, eye, upper=False).to(
+            device, dtype
+        )
         self.weights = torch.from_numpy(weights).to(device, dtype)
         self.log_weights = self._logw64.to(device, dtype)
         self._log_norm = (
@@ -168,9 +174,8 @@ class _TorchMixture:
         return self.means[comp] + torch.einsum("nij,nj->ni", self.scale_tril[comp], eps)
 
     def log_prob(self, Z):
-        diff = (Z[:, None, :] - self.means[None]).unsqueeze(-1)  # (n, K, d, 1)
-        L = self.scale_tril.expand(Z.shape[0], *self.scale_tril.shape)
-        white = torch.linalg.solve_triangular(L, diff, upper=False).squeeze(-1)
+        diff = Z[:, None, :] - self.means[None]  # (n, K, d)
+        white = torch.einsum("kij,nkj->nki", self._tril_inv, diff)  # L^{-1} diff
         log_terms = self.log_weights + self._log_norm - 0.5 * (white * white).sum(-1)
         return torch.logsumexp(log_terms, dim=-1)
 
@@ -402,6 +407,7 @@ class _SampledPrior:
 
     rbf_terms = None  # no closed form: the MMD samples from the prior
     log_rbf_scale_terms = None
+    log_prob_has_gradient = False  # the user's log_prob runs in NumPy
 
 
 def _on_support(Z, inside):
