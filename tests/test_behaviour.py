@@ -9,6 +9,7 @@ library on purpose, one way at a time, and lists which test here (or elsewhere)
 notices.
 """
 
+import pickle
 from functools import partial
 
 import numpy as np
@@ -66,6 +67,10 @@ def _low_rank_data(n_samples=300, rank=2, n_features=10, noise=0.1, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(n_samples, rank)) @ rng.normal(size=(rank, n_features))
     return X + noise * rng.normal(size=X.shape)
+
+
+def _sorted_rows(X):
+    return X[np.lexsort(X.T[::-1])]
 
 
 def _distance_moved_in_one_epoch(make, module_name, **params):
@@ -221,6 +226,21 @@ def test_continued_training_starts_from_the_previous_weights(make, how):
             torch.testing.assert_close(seen[name][key], value, rtol=0, atol=0)
 
 
+@parametrize_factories
+def test_partial_fit_carries_the_optimizer_state_to_the_next_call(make):
+    # Documented: the optimiser state is kept between calls to partial_fit,
+    # but not in a pickle. So a pickle round trip between two calls (which
+    # restarts Adam's moments) changes the second epoch; keeping them does not.
+    kept = make()
+    kept.partial_fit(X_TRAIN[:200])
+    restarted = pickle.loads(pickle.dumps(kept))
+    kept.partial_fit(X_TRAIN[:200])
+    restarted.partial_fit(X_TRAIN[:200])
+    assert not np.allclose(
+        kept.transform(X_TEST), restarted.transform(X_TEST), rtol=1e-3, atol=1e-4
+    )
+
+
 # ------------------------------------------------------------------- precision
 @parametrize_factories
 @pytest.mark.parametrize(
@@ -276,8 +296,8 @@ def test_every_epoch_visits_each_row_once_in_a_new_order(make):
         passes.remove()
         epochs.append(torch.cat(passes.inputs).double().numpy())
     for rows in epochs:
-        # Each training row exactly once (compared as sorted rows).
-        assert_allclose(np.sort(rows, axis=0), np.sort(X, axis=0), atol=1e-6)
+        # Each training row exactly once: the same rows, in lexicographic order.
+        assert_allclose(_sorted_rows(rows), _sorted_rows(X), atol=1e-6)
     assert not np.allclose(epochs[0][:50], epochs[1][:50])
 
 
@@ -338,6 +358,63 @@ def test_reg_weight_pulls_the_codes_towards_the_prior(make):
     assert mmd2[strong] < mmd2[0.0] / 2
 
 
+def _regularizer_of_codes(est, Z):
+    """The documented regulariser of codes: MMD^2 to the prior, or -log D(z)."""
+    if isinstance(est, MMDAutoencoder):
+        return mmd_to_prior(Z, est.prior_)
+    with torch.no_grad():
+        logits = est.discriminator_(torch.as_tensor(Z, dtype=torch.float32))
+    return float(torch.nn.functional.softplus(-logits).mean())
+
+
+@parametrize_factories
+def test_validation_loss_is_reconstruction_plus_reg_weight_times_regularizer(make):
+    # Documented for early stopping: the held-out loss is the reconstruction
+    # error plus reg_weight times the regulariser of the held-out codes. With
+    # validation_fraction=0.99 the held-out rows are 198 of the 200, so the
+    # value can be recomputed from the restored (best) model on all rows.
+    # Measured over seeds 0-2: within 1.4-1.9% (MMD, an unbiased estimate on
+    # 198 against 200 codes) and 0.11-0.15% (AAE); without reg_weight the
+    # values would differ by 40% or more. Asserted: within 4%.
+    X = X_TRAIN[:200]
+    reg_weight = 10.0 if make.func is MMDAutoencoder else 3.0
+    est = make(
+        reg_weight=reg_weight,
+        early_stopping=True,
+        validation_fraction=0.99,
+        batch_size=256,
+        max_iter=3,
+    ).fit(X)
+    Z = est.transform(X)
+    expected = _mse(est, X) + reg_weight * _regularizer_of_codes(est, Z)
+    assert min(est.validation_loss_curve_) == pytest.approx(expected, rel=0.04)
+
+
+@parametrize_factories
+def test_early_stopping_restores_the_weights_of_the_best_validation_epoch(make):
+    # Two training rows and 198 held-out ones: the held-out loss rises as the
+    # model learns the two rows, and training stops. The restored model's
+    # reconstruction error on the 200 rows is then the best epoch's held-out
+    # loss, not the last one's. Measured over seeds 0-2: within 0.22-0.36% of
+    # the best, while the last epoch is 9-15% above it. Asserted: within 1%,
+    # and the last epoch more than 5% above the best.
+    X = X_TRAIN[:200]
+    est = make(
+        reg_weight=0.0,
+        early_stopping=True,
+        validation_fraction=0.99,
+        batch_size=256,
+        n_iter_no_change=2,
+        tol=0.0,
+        learning_rate_init=0.03,
+        max_iter=100,
+    ).fit(X)
+    curve = est.validation_loss_curve_
+    assert est.n_iter_ < 100
+    assert curve[-1] > 1.05 * min(curve)
+    assert _mse(est, X) == pytest.approx(min(curve), rel=0.01)
+
+
 @parametrize_factories
 def test_regularization_history_scales_with_reg_weight_in_the_loss(make):
     # loss = reconstruction + reg_weight * regularization, epoch by epoch.
@@ -372,6 +449,23 @@ def test_gaussian_encoder_learns_its_variance(make):
     with torch.no_grad():
         _, log_var = est.encoder_(torch.as_tensor(X_TEST, dtype=torch.float32))
     assert float(log_var.exp().mean()) < 0.05
+
+
+@parametrize_factories
+def test_universal_encoder_is_fed_fresh_gaussian_noise_in_training(make):
+    # Documented: the 'universal' encoder is a network fed with the data and
+    # n_components Gaussian noise inputs. Its first layer sees 64 pixels and
+    # then 2 noise columns; in training those are N(0, 1) draws, new for every
+    # row. 400 draws: mean within 0.15 of 0 (3 standard errors), standard
+    # deviation within 0.15 of 1 (4 standard errors).
+    est = make(encoder="universal", max_iter=1).fit(X_TRAIN[:200])
+    passes = _TrainingPasses(est.encoder_)
+    est.partial_fit(X_TRAIN[:200])
+    passes.remove()
+    noise = torch.cat(passes.inputs)[:, X_TRAIN.shape[1] :]
+    assert noise.shape == (200, 2)
+    assert abs(float(noise.mean())) < 0.15
+    assert 0.85 < float(noise.std()) < 1.15
 
 
 @parametrize_factories
@@ -482,3 +576,53 @@ def test_grid_search_picks_the_reg_weight_of_highest_held_out_log_likelihood(mak
         assert grid.cv_results_["split0_test_score"][i] == pytest.approx(
             expected, rel=1e-9
         )
+
+
+# ------------------------------------------------------- global state, errors
+@parametrize_factories
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug (issue 15): network initialisation calls torch.manual_seed inside "
+        "fork_rng(devices=[]), which also reseeds every CUDA generator (queued "
+        "until CUDA starts on a machine without one) and never restores them"
+    ),
+)
+def test_fit_does_not_reseed_the_cuda_generators(make, monkeypatch):
+    # Documented: the global torch RNG is untouched. On a machine without a GPU
+    # the CUDA generators are watched through torch.cuda.manual_seed_all.
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", calls.append)
+    make(max_iter=1).fit(X_TRAIN[:100])
+    assert calls == []
+
+
+class _PriorOutOfMemoryOnce:
+    """A user's N(0, I) prior whose first log_prob fails like a full GPU."""
+
+    def __init__(self):
+        self.failed = False
+
+    def sample(self, n_samples, random_state=None):
+        return np.random.RandomState(random_state).normal(size=(n_samples, 2))
+
+    def log_prob(self, Z):
+        if not self.failed:
+            self.failed = True
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return -0.5 * (Z**2).sum(1) - np.log(2 * np.pi)
+
+
+@parametrize_factories
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug (issue 15): score_samples catches RuntimeError around the prior's "
+        "gradient, which swallows CUDA out-of-memory errors and silently "
+        "changes the proposal"
+    ),
+)
+def test_score_samples_lets_out_of_memory_errors_through(make):
+    est = make(prior=_PriorOutOfMemoryOnce(), max_iter=1).fit(X_TRAIN[:100])
+    with pytest.raises(torch.OutOfMemoryError, match="out of memory"):
+        est.score_samples(X_TEST[:10])
