@@ -23,6 +23,7 @@ Usage::
     python benchmarks/mutation_check.py --list     # the mutations, no run
     python benchmarks/mutation_check.py --only noise_variance_doubled precision_ignored
     python benchmarks/mutation_check.py --full     # the whole suite per mutation
+    python benchmarks/mutation_check.py --tests tests/test_base.py  # other tests
 
 Run it with the Python that runs the tests (it starts ``sys.executable -m
 pytest`` in the copy, whose package then comes first on ``sys.path``).
@@ -366,6 +367,9 @@ def main(argv=None):
         "--full", action="store_true", help="run the whole suite for each mutation"
     )
     parser.add_argument(
+        "--tests", nargs="+", metavar="PATH", help="these test paths for every mutation"
+    )
+    parser.add_argument(
         "--timeout", type=float, default=1200, help="seconds per mutation's tests"
     )
     args = parser.parse_args(argv)
@@ -400,7 +404,7 @@ def main(argv=None):
                 print(f"{m.name}: {note}", flush=True)
                 continue
             path.write_text(path.read_text().replace(m.old, m.new, 1))
-            tests = ["tests"] if args.full else list(m.tests)
+            tests = ["tests"] if args.full else list(args.tests or m.tests)
             t0 = time.perf_counter()
             code, output = _run_pytest(copy, tests, args.timeout)
             seconds = time.perf_counter() - t0
