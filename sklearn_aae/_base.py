@@ -244,8 +244,13 @@ class BaseAutoencoder(
             Training data. Sparse matrices and memory-mapped arrays are streamed
             to the device a batch at a time.
         y : array-like of shape (n_samples,), default=None
-            Not used by this estimator (only checked to have one entry per
-            row), present for API consistency.
+            Class labels, ``-1`` for unlabelled rows (scikit-learn's
+            semi-supervised convention). With a prior whose components are
+            classes (``GaussianMixturePrior``, ``CategoricalPrior``: labels
+            ``0..K-1``), labelled codes of class ``k`` are matched to component
+            ``k`` and unlabelled codes to the whole prior, and ``classes_`` is
+            set; other priors ignore ``y`` (only checked to have one entry per
+            row). See the user guide's section on labels.
 
         Returns
         -------
@@ -265,8 +270,8 @@ class BaseAutoencoder(
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), default=None
-            Not used by this estimator (only checked to have one entry per
-            row), present for API consistency.
+            Labels, as in :meth:`fit`; ``classes_`` is kept from the first
+            call, and labels cannot be added if that call had none.
 
         Returns
         -------

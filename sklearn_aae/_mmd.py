@@ -146,6 +146,13 @@ class MMDAutoencoder(BaseAutoencoder):
     terms are then estimated from as many prior samples as the batch has rows.
     There is no adversary and no inner loop.
 
+    With labels, ``fit(X, y)`` (``-1`` for unlabelled rows) and a prior whose
+    components are classes (a :class:`~sklearn_aae.priors.GaussianMixturePrior`
+    of ``K`` components, labels ``0..K-1``), the codes of class ``k`` are
+    matched to component ``k`` by the same closed-form MMD and the unlabelled
+    codes to the whole prior; the labelled rows weigh at least half of each
+    batch's MMD (see the user guide). Other priors ignore ``y``.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -241,6 +248,10 @@ class MMDAutoencoder(BaseAutoencoder):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
+    classes_ : ndarray of shape (n_classes,)
+        Defined only after ``fit(X, y)`` with labelled rows and a prior whose
+        components are classes: for a mixture of ``K`` components,
+        ``arange(K)`` (label ``k`` is component ``k``).
 
     See Also
     --------
