@@ -44,9 +44,15 @@ from ._devices import (
     warn_if_tf32,
     with_cpu_modules,
 )
-from ._networks import ACTIVATIONS, ENCODERS, build_networks, check_layer_sizes
+from ._networks import (
+    ACTIVATIONS,
+    ENCODERS,
+    build_networks,
+    check_layer_sizes,
+    head_layout,
+)
 from ._scoring import LikelihoodScoreMixin
-from ._torch_priors import tensor_prior
+from ._torch_priors import code_support, tensor_prior
 from ._utils import _check_n_samples, _seed_from
 from .priors import _check_prior, _prior_n_classes
 
@@ -185,7 +191,12 @@ class BaseAutoencoder(
             "encoder": self.encoder,
             "hidden_layer_sizes": hidden,
             "activation": self.activation,
+            "heads": head_layout(self._heads()),
         }
+
+    def _heads(self):
+        """The code's blocks ``(width, kind)``, from ``prior_``: the encoder's heads."""
+        return code_support(tensor_prior(self.prior_, self.n_components))
 
     def _losses(self, xb, yb, regularizer, generator=None, *, train=True):
         """The per-batch losses: the one place where they are composed.
@@ -356,6 +367,7 @@ class BaseAutoencoder(
             self.activation,
             self.encoder,
             seed,
+            heads=self._heads(),
         )
         self._init_fitted_regularizer(seed)
         self._architecture = self._architecture_signature(hidden)

@@ -1,4 +1,5 @@
-"""The networks: MLPs, the encoder kinds (``sample`` / ``mean``), the builder."""
+"""The networks: MLPs, the encoder kinds (``sample`` / ``mean``), their output
+heads per code block, the builder."""
 
 from numbers import Integral
 
@@ -69,12 +70,78 @@ def make_mlp(n_in, hidden_layer_sizes, n_out, activation="relu"):
     return nn.Sequential(*layers)
 
 
+def head_layout(support):
+    """``support`` as a tuple of ``(width, kind)`` with adjacent real (or binary)
+    blocks merged: their heads act column by column, so only the one-hot
+    blocks' boundaries matter."""
+    out = []
+    for width, kind in support:
+        if out and kind != "one_hot" and out[-1][1] == kind:
+            out[-1] = (out[-1][0] + int(width), kind)
+        else:
+            out.append((int(width), kind))
+    return tuple(out)
+
+
+class BlockHead(nn.Module):
+    """The encoder's output head: each block of the code onto its prior's support.
+
+    A softmax over the columns of each one-hot block (its rows then sum to 1:
+    the probabilities of the categories), a sigmoid on binary columns (each in
+    [0, 1]: the probability of a 1) and the identity on real ones. It has no
+    parameters, so it adds nothing to a state dict. The encoder kinds apply it
+    to their codes; :func:`build_networks` gives them one only when the prior
+    has a discrete block, so that an all-real code is computed exactly as
+    without heads.
+
+    Parameters
+    ----------
+    support : list of (int, str)
+        The code's blocks, ``(width, kind)`` with ``kind`` in ``'real'``,
+        ``'one_hot'``, ``'binary'`` (see ``_torch_priors.code_support``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> head = BlockHead([(2, "one_hot"), (1, "binary"), (1, "real")])
+    >>> head(torch.tensor([[0.0, 0.0, 0.0, -3.0]]))
+    tensor([[ 0.5000,  0.5000,  0.5000, -3.0000]])
+    """
+
+    def __init__(self, support):
+        super().__init__()
+        self.support = head_layout(support)
+        real = [kind == "real" for width, kind in self.support for _ in range(width)]
+        # Not a state-dict entry: moves with the module, never saved.
+        self.register_buffer("real_columns", torch.tensor(real), persistent=False)
+
+    def forward(self, Z):
+        parts, start = [], 0
+        for width, kind in self.support:
+            block = Z[..., start : start + width]
+            start += width
+            if kind == "one_hot":
+                block = torch.softmax(block, dim=-1)
+            elif kind == "binary":
+                block = torch.sigmoid(block)
+            parts.append(block)
+        return torch.cat(parts, dim=-1)
+
+    def extra_repr(self):
+        return f"support={list(self.support)}"
+
+
+def _apply(head, Z):
+    return Z if head is None else head(Z)
+
+
 class DeterministicEncoder(nn.Sequential):
     """The deterministic q(z|x): an MLP whose output is the code.
 
-    A :class:`torch.nn.Sequential` (layers index as in :func:`make_mlp`) with
-    the encoder interface: ``sample(X, generator)`` and ``mean(X)`` both return
-    the code.
+    A :class:`torch.nn.Sequential` (layers index as in :func:`make_mlp`, then
+    the :class:`BlockHead` as the last layer when there is one) with the
+    encoder interface: ``sample(X, generator)`` and ``mean(X)`` both return the
+    code.
 
     Examples
     --------
@@ -85,8 +152,9 @@ class DeterministicEncoder(nn.Sequential):
     """
 
     @classmethod
-    def build(cls, n_features, n_components, hidden_layer_sizes, activation):
-        return cls(*make_mlp(n_features, hidden_layer_sizes, n_components, activation))
+    def build(cls, n_features, n_components, hidden_layer_sizes, activation, head=None):
+        mlp = make_mlp(n_features, hidden_layer_sizes, n_components, activation)
+        return cls(*mlp, *([] if head is None else [head]))
 
     def sample(self, X, generator):
         """A draw from q(z|x): the code itself."""
@@ -104,6 +172,14 @@ class GaussianHead(nn.Module):
     clamped to ``[-15, 10]`` for numerical safety. ``sample`` draws with the
     reparameterisation trick, ``mean`` returns the mean.
 
+    With a :class:`BlockHead` (``head``), ``mean`` returns ``head(mean)`` and
+    ``sample`` returns ``head(mean + exp(log_var / 2) * eps)`` with the noise
+    on the real columns only: the columns of discrete blocks are deterministic
+    given ``x`` (the encoder's probabilities, as the softmax head of the
+    adversarial-autoencoder paper's clustering), and their log-variance outputs
+    are not used. Noise on logits would have no closed-form mean, and pulling
+    codes to the vertices drives the logits to where it has no effect.
+
     Examples
     --------
     >>> import torch
@@ -114,15 +190,15 @@ class GaussianHead(nn.Module):
     (5, 2)
     """
 
-    def __init__(self, body):
+    def __init__(self, body, head=None):
         super().__init__()
         self.body = body
+        self.head = head
 
     @classmethod
-    def build(cls, n_features, n_components, hidden_layer_sizes, activation):
-        return cls(
-            make_mlp(n_features, hidden_layer_sizes, 2 * n_components, activation)
-        )
+    def build(cls, n_features, n_components, hidden_layer_sizes, activation, head=None):
+        body = make_mlp(n_features, hidden_layer_sizes, 2 * n_components, activation)
+        return cls(body, head)
 
     def forward(self, X):
         mean, log_var = self.body(X).chunk(2, dim=-1)
@@ -134,11 +210,14 @@ class GaussianHead(nn.Module):
         eps = torch.randn(
             mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
         )
-        return mean + torch.exp(0.5 * log_var) * eps
+        if self.head is None:
+            return mean + torch.exp(0.5 * log_var) * eps
+        eps = eps * self.head.real_columns  # no noise on discrete columns
+        return self.head(mean + torch.exp(0.5 * log_var) * eps)
 
     def mean(self, X):
-        """The mean of q(z|x)."""
-        return self(X)[0]
+        """The mean of q(z|x) (through the head, if any)."""
+        return _apply(self.head, self(X)[0])
 
 
 class NoiseInput(nn.Module):
@@ -149,6 +228,9 @@ class NoiseInput(nn.Module):
     can take any shape the network can express. ``mean`` averages the codes of
     ``_UNIVERSAL_MEAN_DRAWS`` noise draws, common to all rows and drawn on the
     CPU from a fixed seed, so it is deterministic and the same on every device.
+    With a :class:`BlockHead` (``head``) every code goes through it, and
+    ``mean`` averages the codes after it (still on the support's hull: a
+    one-hot block's rows sum to 1).
 
     Examples
     --------
@@ -160,20 +242,21 @@ class NoiseInput(nn.Module):
     (5, 2)
     """
 
-    def __init__(self, body, n_noise):
+    def __init__(self, body, n_noise, head=None):
         super().__init__()
         self.body = body
         self.n_noise = n_noise
+        self.head = head
 
     @classmethod
-    def build(cls, n_features, n_components, hidden_layer_sizes, activation):
+    def build(cls, n_features, n_components, hidden_layer_sizes, activation, head=None):
         body = make_mlp(
             n_features + n_components, hidden_layer_sizes, n_components, activation
         )
-        return cls(body, n_noise=n_components)
+        return cls(body, n_noise=n_components, head=head)
 
     def forward(self, X, noise):
-        return self.body(torch.cat([X, noise], dim=1))
+        return _apply(self.head, self.body(torch.cat([X, noise], dim=1)))
 
     def sample(self, X, generator):
         """The code of ``X`` with fresh noise from ``generator``."""
@@ -199,11 +282,24 @@ ENCODERS = {
 
 
 def build_networks(
-    n_features, n_components, hidden_layer_sizes, activation, encoder, seed
+    n_features, n_components, hidden_layer_sizes, activation, encoder, seed, heads=None
 ):
     """Encoder and mirrored decoder, initialised reproducibly from ``seed``.
 
     The global torch RNG is forked, so it is left as it was.
+
+    Parameters
+    ----------
+    n_features, n_components : int
+    hidden_layer_sizes : sequence of int
+    activation : str
+    encoder : str
+        A key of ``ENCODERS``.
+    seed : int
+    heads : list of (int, str), default=None
+        The code's blocks, ``(width, kind)``; with a discrete block the encoder
+        gets a :class:`BlockHead`. ``None`` or only real blocks: no head, and
+        the networks are those of a real-valued code.
 
     Returns
     -------
@@ -220,9 +316,13 @@ def build_networks(
     ('GaussianHead', 6)
     """
     hidden = tuple(hidden_layer_sizes)
+    discrete = heads is not None and any(kind != "real" for _, kind in heads)
+    head = BlockHead(heads) if discrete else None
     with torch.random.fork_rng(devices=[]):
         # The CPU generator only: torch.manual_seed would also reseed every GPU.
         torch.default_generator.manual_seed(seed)
-        enc = ENCODERS[encoder].build(n_features, n_components, hidden, activation)
+        enc = ENCODERS[encoder].build(
+            n_features, n_components, hidden, activation, head
+        )
         dec = make_mlp(n_components, hidden[::-1], n_features, activation)
     return enc, dec

@@ -1,8 +1,13 @@
-"""Importance-sampled log-likelihood of rows under a fitted autoencoder.
+"""Log-likelihood of rows under a fitted autoencoder: a strategy per prior.
 
-The generative model is ``z ~ prior``, ``x | z ~ N(decoder(z), noise_variance I)``;
-``log p(x)`` is estimated by importance sampling with a defensive mixture of the
-prior and a Gaussian around a Gauss-Newton refinement of the encoder's code.
+The generative model is ``z ~ prior``, ``x | z ~ N(decoder(z), noise_variance I)``.
+With only real code blocks, ``log p(x)`` is estimated by importance sampling
+with a defensive mixture of the prior and a Gaussian around a Gauss-Newton
+refinement of the encoder's code. With discrete blocks (one-hot, binary: see
+``_torch_priors.code_support``) their joint configurations are summed exactly
+when there are at most ``_MAX_ENUMERATION`` of them, and importance-sampled
+from the encoder's probabilities (mixed with the prior) beyond; the continuous
+blocks are importance-sampled given each configuration, as above.
 """
 
 import math
@@ -14,7 +19,12 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import _Data, _validate_rows
-from ._torch_priors import tensor_prior
+from ._torch_priors import (
+    _product_tensor_prior,
+    _TorchProduct,
+    code_support,
+    tensor_prior,
+)
 
 # Importance samples per row, and the share drawn from the prior.
 _N_IMPORTANCE = 128
@@ -25,6 +35,14 @@ _SCORE_BATCH = 65536
 # decoder's Jacobian, the mixture prior's whitened codes), so that wide data or
 # many mixture components shrink the chunk instead of exhausting a GPU.
 _SCORE_CHUNK_BYTES = 256 * 2**20
+# Discrete blocks: the joint configurations summed exactly when there are at
+# most this many (each costs one decode without continuous blocks, an
+# importance-sampled integral beside them); beyond, as many are drawn per row.
+_MAX_ENUMERATION = 1024
+_MAX_ENUMERATION_BESIDE_CONTINUOUS = 128
+# Beside continuous blocks, the continuous importance samples per row, shared
+# out among the configurations (at most _N_IMPORTANCE each).
+_CONTINUOUS_BUDGET = 8192
 
 
 class _Model(NamedTuple):
@@ -35,6 +53,9 @@ class _Model(NamedTuple):
     prior: object  # tensor-side prior on the networks' device
     noise_variance: float
     prior_precision: float  # 1 / the prior's mean variance per coordinate
+    # With discrete blocks, (v, z) -> the whole code from its discrete part v
+    # and its continuous part z; None when every block is continuous.
+    assemble: object = None
 
 
 class LikelihoodScoreMixin:
@@ -60,6 +81,14 @@ class LikelihoodScoreMixin:
         deterministic function of each row, whatever else is in ``X``. It does
         not depend on ``reg_weight``, so scores of models with different
         regularisation strengths compare fairly.
+
+        With discrete blocks in the prior (one-hot, binary), ``log p(x)`` is a
+        sum over their joint configurations ``v``: exact when there are at most
+        1024 of them (128 beside continuous blocks, each of whose integrals
+        given ``v`` is importance-sampled as above, with at least 64 samples),
+        importance-sampled beyond, as many draws per row from the encoder's
+        probabilities mixed with the prior (1/8). A prior with only discrete
+        blocks and at most 1024 configurations gives the exact log-likelihood.
 
         Parameters
         ----------
@@ -99,7 +128,23 @@ class LikelihoodScoreMixin:
 
 
 def log_likelihood(data, encoder, decoder, priors, noise_variance, seed):
-    """Log-likelihood estimate of each row of ``data``.
+    """Log-likelihood estimate of each row of ``data``: the prior's strategy.
+
+    Importance sampling (:func:`continuous_log_likelihood`) when every block
+    of the code is real, :func:`discrete_log_likelihood` otherwise. The
+    parameters and the result are those of :func:`continuous_log_likelihood`.
+    """
+    if any(kind != "real" for _, kind in code_support(priors[1])):
+        return discrete_log_likelihood(
+            data, encoder, decoder, priors, noise_variance, seed
+        )
+    return continuous_log_likelihood(
+        data, encoder, decoder, priors, noise_variance, seed
+    )
+
+
+def continuous_log_likelihood(data, encoder, decoder, priors, noise_variance, seed):
+    """Importance-sampled log-likelihood of each row of ``data``.
 
     Parameters
     ----------
@@ -163,16 +208,28 @@ def _log_prior_gradient(tprior, z0):
         return torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
 
 
-def _gauss_newton_proposal(x, model):
-    """The proposal's mean ``mu`` and the Cholesky factor of its precision."""
-    decoder, tprior, var = model.decoder, model.prior, model.noise_variance
-    with torch.no_grad():
-        z0 = model.encoder.mean(x)
+def _decode(model, z, v=None):
+    """Decoder outputs of the codes ``z``, or of ``(v, z)`` with discrete parts."""
+    return model.decoder(z if v is None else model.assemble(v, z))
+
+
+def _gauss_newton_proposal(x, z0, model, v=None):
+    """The proposal's mean ``mu`` and the Cholesky factor of its precision.
+
+    ``z0`` is the start (the encoder's code, or its continuous part); ``v``
+    the discrete part of the code, fixed per row, or None.
+    """
+    tprior, var = model.prior, model.noise_variance
+    fixed = () if v is None else (v,)
+
+    def decoder(z, *v):
+        return _decode(model, z, *v)
+
     # Gauss-Newton step on log p(z) + log p(x|z) from the encoder's code.
-    J = torch.func.vmap(torch.func.jacfwd(decoder))(z0)  # (n, p, d)
+    J = torch.func.vmap(torch.func.jacfwd(decoder))(z0, *fixed)  # (n, p, d)
     grad_prior = _log_prior_gradient(tprior, z0)
     with torch.no_grad():
-        r = x - decoder(z0)
+        r = x - decoder(z0, *fixed)
         eye = torch.eye(z0.shape[1], device=x.device)
         H = J.transpose(1, 2) @ J / var + model.prior_precision * eye
         grad = (J.transpose(1, 2) @ r.unsqueeze(-1)).squeeze(-1) / var + grad_prior
@@ -183,22 +240,38 @@ def _gauss_newton_proposal(x, model):
 
 def _score_chunk(x, model, z_prior, eps):
     """Log-likelihood estimates of the rows ``x`` (on the CPU)."""
-    mu, Lh = _gauss_newton_proposal(x, model)
     with torch.no_grad():
-        return _importance_estimate(x, model, z_prior, eps, (mu, Lh))
+        z0 = model.encoder.mean(x)
+    mu, Lh = _gauss_newton_proposal(x, z0, model)
+    with torch.no_grad():
+        return _importance_estimate(x, model, z_prior, eps, (mu, Lh)).cpu()
 
 
-def _importance_estimate(x, model, z_prior, eps, proposal):
-    """``log mean_s p(z_s) p(x | z_s) / r(z_s)`` over the defensive mixture ``r``."""
-    decoder, tprior, var = model.decoder, model.prior, model.noise_variance
+def _log_gaussian(x, recon, var):
+    """``log N(x; recon, var I)`` of rows ``x`` (n, p) against ``recon`` (n, S, p)."""
+    p = x.shape[-1]
+    sq = ((x[:, None, :] - recon) ** 2).sum(-1)
+    return -0.5 * sq / var - 0.5 * p * math.log(2 * math.pi * var)
+
+
+def _importance_estimate(x, model, z_prior, eps, proposal, v=None):
+    """``log mean_s p(z_s) p(x | z_s) / r(z_s)`` over the defensive mixture ``r``.
+
+    With ``v``, the discrete part of each row's code, fixed: ``z`` is the
+    continuous part, ``p(z)`` its prior, ``p(x | z)`` given ``(v, z)``.
+    ``z_prior`` and ``eps`` are shared by all rows, or one set per row
+    (leading dimension ``n``).
+    """
+    tprior, var = model.prior, model.noise_variance
     mu, Lh = proposal
     n, p = x.shape
-    d = eps.shape[1]
+    d = eps.shape[-1]
     # z = mu + Lh^{-T} eps has covariance H^{-1}.
     z_q = mu[:, None, :] + torch.linalg.solve_triangular(
-        Lh.transpose(1, 2), eps.T.expand(n, d, eps.shape[0]), upper=True
+        Lh.transpose(1, 2), eps.mT.expand(n, d, eps.shape[-2]), upper=True
     ).transpose(1, 2)
-    z = torch.cat([z_prior.expand(n, *z_prior.shape), z_q], dim=1)  # (n, S, d)
+    z_prior = z_prior.expand(n, *z_prior.shape[-2:])
+    z = torch.cat([z_prior, z_q], dim=1)  # (n, S, d)
     S = z.shape[1]
     # log q(z | x) = log N(z; mu, H^{-1}).
     whitened = (z - mu[:, None, :]) @ Lh  # (n, S, d): Lh^T (z - mu)
@@ -206,10 +279,262 @@ def _importance_estimate(x, model, z_prior, eps, proposal):
     log_q = -0.5 * (whitened * whitened).sum(-1) + 0.5 * log_det_h[:, None]
     log_q = log_q - 0.5 * d * math.log(2 * math.pi)
     log_p = tprior.log_prob(z.reshape(n * S, d)).reshape(n, S)
-    share = z_prior.shape[0] / S
+    share = z_prior.shape[1] / S
     log_r = torch.logaddexp(math.log(share) + log_p, math.log1p(-share) + log_q)
-    recon = decoder(z.reshape(n * S, d)).reshape(n, S, p)
-    sq = ((x[:, None, :] - recon) ** 2).sum(-1)
-    log_lik = -0.5 * sq / var - 0.5 * p * math.log(2 * math.pi * var)
+    v = None if v is None else v.repeat_interleave(S, dim=0)
+    recon = _decode(model, z.reshape(n * S, d), v).reshape(n, S, p)
+    log_lik = _log_gaussian(x, recon, var)
     log_w = log_p + log_lik - log_r
-    return (torch.logsumexp(log_w, dim=1) - math.log(S)).cpu()
+    return torch.logsumexp(log_w, dim=1) - math.log(S)
+
+
+# ------------------------------------------------------------ discrete blocks
+class _Split(NamedTuple):
+    """A prior's code cut into its discrete blocks and its continuous part."""
+
+    discrete: list  # tensor-side discrete blocks, in column order
+    continuous: object  # tensor-side prior of the real columns, or None
+    discrete_columns: list  # the code's columns of each discrete block
+    order: torch.Tensor  # code = cat([discrete part, continuous part])[:, order]
+
+
+def _leaves(tprior, start=0):
+    """``(first column, block)`` of each block of a (nested) product, in order."""
+    if isinstance(tprior, _TorchProduct):
+        for block, columns in zip(tprior.blocks, tprior.slices, strict=True):
+            yield from _leaves(block, start + columns.start)
+    else:
+        yield start, tprior
+
+
+def _split(tprior):
+    """The discrete blocks and the continuous part of ``tprior`` (a :class:`_Split`)."""
+    discrete, continuous, discrete_columns, continuous_columns = [], [], [], []
+    for start, block in _leaves(tprior):
+        columns = list(range(start, start + block.n_dims))
+        kinds = {kind for _, kind in code_support(block)}
+        if kinds == {"real"}:
+            continuous.append(block)
+            continuous_columns += columns
+        elif len(kinds) == 1 and hasattr(block, "enumerate_support"):
+            discrete.append(block)
+            discrete_columns.append(columns)
+        else:
+            raise TypeError(
+                f"A block of the prior with support {code_support(block)} has "
+                "no enumerate_support(); score_samples needs it."
+            )
+    if len(continuous) > 1:
+        continuous = [_product_tensor_prior(continuous, tprior.device, tprior.dtype)]
+    columns = [c for block in discrete_columns for c in block] + continuous_columns
+    return _Split(
+        discrete=discrete,
+        continuous=continuous[0] if continuous else None,
+        discrete_columns=discrete_columns,
+        order=torch.argsort(torch.tensor(columns)).to(tprior.device),
+    )
+
+
+def _n_configurations(blocks):
+    """The number of joint configurations of discrete blocks (a Python int)."""
+    sizes = [
+        b.n_dims if code_support(b)[0][1] == "one_hot" else 2**b.n_dims for b in blocks
+    ]
+    return math.prod(sizes)
+
+
+def _enumerate(blocks):
+    """Every joint configuration of discrete blocks with positive probability.
+
+    Returns ``(values, log_pmf)`` of shapes ``(N, d_discrete)`` and ``(N,)``.
+    """
+    values, log_pmf = blocks[0].enumerate_support()
+    for block in blocks[1:]:
+        v, lp = block.enumerate_support()
+        n, m = values.shape[0], v.shape[0]
+        values = torch.cat([values.repeat_interleave(m, 0), v.repeat(n, 1)], dim=1)
+        log_pmf = (log_pmf[:, None] + lp[None, :]).reshape(-1)
+    keep = torch.isfinite(log_pmf)
+    return values[keep], log_pmf[keep]
+
+
+def _discrete_log_pmf(blocks, values):
+    """The prior's log pmf of discrete parts ``values`` (..., d_discrete)."""
+    shape, d = values.shape[:-1], values.shape[-1]
+    flat, out, start = values.reshape(-1, d), 0, 0
+    for block in blocks:
+        out = out + block.log_prob(flat[:, start : start + block.n_dims])
+        start += block.n_dims
+    return out.reshape(shape)
+
+
+def _proposal_log_pmf(blocks, values, probs):
+    """``log q(v)`` of discrete parts ``values`` (n, S, d) under ``probs`` (n, d).
+
+    ``probs`` are the encoder's codes of the discrete columns: each one-hot
+    block's category probabilities, each bit's probability of a 1.
+    """
+    out, start = 0, 0
+    for block in blocks:
+        stop = start + block.n_dims
+        v, q = values[..., start:stop], probs[:, None, start:stop]
+        if code_support(block)[0][1] == "one_hot":
+            out = out + torch.log((v * q).sum(-1))
+        else:
+            out = out + torch.where(v == 1, torch.log(q), torch.log1p(-q)).sum(-1)
+        start = stop
+    return out
+
+
+def _encoder_probabilities(blocks, codes):
+    """The encoder's codes of the discrete columns as valid probabilities."""
+    out, start = [], 0
+    for block in blocks:
+        q = codes[:, start : start + block.n_dims].clamp(0, 1)
+        start += block.n_dims
+        if code_support(block)[0][1] == "one_hot":
+            total = q.sum(-1, keepdim=True)
+            q = torch.where(total > 0, q / total.clamp_min(1e-30), 1 / q.shape[1])
+        out.append(q)
+    return torch.cat(out, dim=1)
+
+
+def _proposal_draws(blocks, probs, uniforms):
+    """Discrete parts drawn from ``probs`` (n, d) with ``uniforms`` (S, n_u)."""
+    out, start, u = [], 0, 0
+    for block in blocks:
+        q = probs[:, None, start : start + block.n_dims]  # (n, 1, k)
+        if code_support(block)[0][1] == "one_hot":
+            cdf = q.cumsum(-1)
+            k = (cdf < uniforms[None, :, u, None]).sum(-1).clamp_max(block.n_dims - 1)
+            out.append(torch.nn.functional.one_hot(k, block.n_dims).to(q.dtype))
+            u += 1
+        else:
+            bits = uniforms[None, :, u : u + block.n_dims] < q
+            out.append(bits.to(q.dtype))
+            u += block.n_dims
+        start += block.n_dims
+    return torch.cat(out, dim=-1)
+
+
+def _latin_hypercube(n, d, generator):
+    """``n`` points in ``[0, 1)^d``, each column stratified: one per ``1/n`` interval.
+
+    Each point is uniform on the cube (the estimate stays unbiased), but the
+    draws of each bit (each category's) come in near-exact proportions.
+    """
+    rand = torch.rand(n, d, generator=generator, dtype=torch.float64)
+    strata = torch.stack([torch.randperm(n, generator=generator) for _ in range(d)], 1)
+    return ((strata + rand) / n).to(torch.float32)
+
+
+def discrete_log_likelihood(data, encoder, decoder, priors, noise_variance, seed):
+    """Log-likelihood of each row of ``data`` under a prior with discrete blocks.
+
+    ``log p(x) = log sum_v p(v) p(x | v)`` over the joint configurations ``v``
+    of the discrete blocks (one-hot vertices, bit patterns), with
+    ``p(x | v) = E_{z ~ p_c} N(x; decoder(v, z), noise_variance I)`` over the
+    continuous blocks ``z`` (exact when there are none).
+
+    - At most ``limit`` configurations (``_MAX_ENUMERATION``, or
+      ``_MAX_ENUMERATION_BESIDE_CONTINUOUS`` with continuous blocks): the sum
+      over ``v`` is exact (configurations of probability 0 are left out).
+    - More: ``v`` is importance-sampled, ``limit`` draws per row from a
+      defensive mixture of the prior (1/8) and the encoder's probabilities
+      (its code's discrete columns: each one-hot block a categorical, each
+      bit independent).
+    - Each ``p(x | v)`` is importance-sampled as in
+      :func:`continuous_log_likelihood`, from a Gauss-Newton step given ``v``
+      from the continuous part of the encoder's code, with
+      ``min(_N_IMPORTANCE, _CONTINUOUS_BUDGET // n_v)`` samples for each of
+      the ``n_v`` configurations of a row.
+
+    Every draw is a common random number from ``seed``. The parameters and
+    the result are those of :func:`continuous_log_likelihood`.
+    """
+    cpu_prior, tprior = priors
+    device = data.device
+    split, cpu_split = _split(tprior), _split(cpu_prior)
+    g = torch.Generator().manual_seed(int(seed))
+    if split.continuous is None:
+        limit = _MAX_ENUMERATION
+    else:
+        limit = _MAX_ENUMERATION_BESIDE_CONTINUOUS
+    enumerate_all = _n_configurations(split.discrete) <= limit
+    if enumerate_all:
+        values, log_pmf = _enumerate(split.discrete)
+        n_configurations = values.shape[0]
+    else:
+        n_configurations = limit
+    # The continuous part's common random numbers (the same for every row).
+    z_prior = eps = None
+    n_continuous = 1
+    if split.continuous is not None:
+        n_continuous = min(_N_IMPORTANCE, _CONTINUOUS_BUDGET // n_configurations)
+        n_prior = int(round(_DEFENSIVE_PRIOR_SHARE * n_continuous))
+        # One set per configuration (slot): repeated draws of a configuration
+        # average independent estimates.
+        d_continuous, J = split.continuous.n_dims, n_configurations
+        z_prior = cpu_split.continuous.sample(J * n_prior, g)
+        z_prior = z_prior.reshape(J, n_prior, d_continuous).to(device)
+        eps = torch.randn(J, n_continuous - n_prior, d_continuous, generator=g)
+        eps = eps.to(device)
+    if not enumerate_all:
+        # The discrete part's: draws from the prior, uniforms for the encoder's.
+        n_prior = max(1, int(round(_DEFENSIVE_PRIOR_SHARE * n_configurations)))
+        v_prior = torch.cat([b.sample(n_prior, g) for b in cpu_split.discrete], 1)
+        n_uniforms = sum(
+            1 if code_support(b)[0][1] == "one_hot" else b.n_dims
+            for b in split.discrete
+        )
+        uniforms = _latin_hypercube(n_configurations - n_prior, n_uniforms, g)
+        v_prior, uniforms = v_prior.to(device), uniforms.to(device)
+    model = _Model(
+        encoder,
+        decoder,
+        split.continuous,
+        noise_variance,
+        None if split.continuous is None else 1.0 / split.continuous.variance(),
+        lambda v, z: torch.cat([v, z], dim=-1)[..., split.order],
+    )
+    out = []
+    rows = max(1, _SCORE_BATCH // (n_configurations * n_continuous))
+    for x in data.chunks(rows):
+        with torch.no_grad():
+            codes = encoder.mean(x)[:, split.order.argsort()]  # [discrete, cont.]
+        d_discrete = sum(b.n_dims for b in split.discrete)
+        n = x.shape[0]
+        if enumerate_all:
+            v = values.expand(n, *values.shape)
+            log_w = log_pmf.expand(n, -1)
+        else:
+            probs = _encoder_probabilities(split.discrete, codes[:, :d_discrete])
+            v_q = _proposal_draws(split.discrete, probs, uniforms)
+            v = torch.cat([v_prior.expand(n, *v_prior.shape), v_q], dim=1)
+            log_p = _discrete_log_pmf(split.discrete, v)
+            log_q = _proposal_log_pmf(split.discrete, v, probs)
+            share = v_prior.shape[0] / n_configurations
+            log_r = torch.logaddexp(math.log(share) + log_p, math.log1p(-share) + log_q)
+            log_w = log_p - log_r - math.log(n_configurations)
+        J = v.shape[1]
+        v = v.reshape(n * J, -1)
+        x_rep = x.repeat_interleave(J, dim=0)
+        if split.continuous is None:
+            with torch.no_grad():
+                recon = _decode(model, v[:, :0], v)
+                log_given_v = _log_gaussian(x_rep, recon[:, None, :], noise_variance)
+        else:
+            z0 = codes[:, d_discrete:].repeat_interleave(J, dim=0)
+            proposal = _gauss_newton_proposal(x_rep, z0, model, v)
+            with torch.no_grad():
+                log_given_v = _importance_estimate(
+                    x_rep,
+                    model,
+                    z_prior.repeat(n, 1, 1),
+                    eps.repeat(n, 1, 1),
+                    proposal,
+                    v,
+                )
+        log_given_v = log_given_v.reshape(n, J)
+        out.append(torch.logsumexp(log_w + log_given_v, dim=1).cpu())
+    return torch.cat(out).numpy().astype(np.float64)

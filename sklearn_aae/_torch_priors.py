@@ -53,6 +53,13 @@ Priors whose labels mean something (a public prior's ``_n_classes()`` is not
   or ``log_rbf_class_terms = None`` when there is no closed form (the MMD then
   samples each class with ``sample_classes``).
 
+Discrete priors and products also have ``support()``, the blocks of their
+codes as a list of ``(width, kind)``, ``kind`` one of :data:`BLOCK_KINDS`
+(:func:`code_support` reads it; a prior without it is ``'real'``), and the
+discrete ones ``enumerate_support()``, ``(values, log_pmf)`` over the points
+of their support (as :mod:`torch.distributions` does): the encoder picks its
+output heads, and ``score_samples`` its strategy, from them.
+
 :class:`_TorchLaplace` and :class:`_TorchUniform` are short worked examples.
 """
 
@@ -78,6 +85,30 @@ from ._kernels import (
     uniform_rbf_log_mean,
     uniform_rbf_log_mean_prior,
 )
+
+# The kinds of code blocks: real coordinates, one-hot vertices, independent bits.
+BLOCK_KINDS = ("real", "one_hot", "binary")
+
+
+def code_support(tprior):
+    """The blocks of a tensor-side prior's codes, as a list of ``(width, kind)``.
+
+    ``kind`` is ``'real'`` (any real values), ``'one_hot'`` (the vertices
+    ``e_k`` of a categorical block) or ``'binary'`` (each coordinate in {0, 1}).
+    A product lists its blocks in order; a prior that does not describe its
+    support (a user's own, the continuous ones) is one real block.
+
+    Examples
+    --------
+    >>> from sklearn_aae.priors import BernoulliPrior, GaussianPrior, ProductPrior
+    >>> code_support(tensor_prior(GaussianPrior(), 3))
+    [(3, 'real')]
+    >>> prior = ProductPrior([("bits", BernoulliPrior(2)), ("style", GaussianPrior())])
+    >>> code_support(tensor_prior(prior, 4))
+    [(2, 'binary'), (2, 'real')]
+    """
+    support = getattr(tprior, "support", None)
+    return [(tprior.n_dims, "real")] if support is None else list(support())
 
 
 def tensor_prior(prior, n_dims=None, device="cpu", dtype=torch.float32):
@@ -493,6 +524,14 @@ class _TorchCategorical(_PerScaleClosedForm):
         w = self._weights64
         return float((w * (1 - w)).mean())
 
+    def support(self):
+        return [(self.n_dims, "one_hot")]
+
+    def enumerate_support(self):
+        """``(values, log_pmf)``: the ``K`` vertices (rows of ``I_K``) and ``log w``."""
+        eye = torch.eye(self.n_dims, device=self.device, dtype=self.dtype)
+        return eye, self.log_weights
+
     def log_rbf_component_terms(self, bandwidths):
         """``Z -> (B, n, K)`` floored log terms per scale and category."""
         bw = bandwidths.to(self.device, self.dtype)
@@ -550,6 +589,16 @@ class _TorchBernoulli(_PerScaleClosedForm):
     def variance(self):
         return float((self._p64 * (1 - self._p64)).mean())
 
+    def support(self):
+        return [(self.n_dims, "binary")]
+
+    def enumerate_support(self):
+        """``(values, log_pmf)``: the ``2^d`` bit patterns (binary counting order)."""
+        codes = torch.arange(2**self.n_dims, device=self.device)
+        powers = 2 ** torch.arange(self.n_dims - 1, -1, -1, device=self.device)
+        values = ((codes[:, None] // powers) % 2).to(self.dtype)
+        return values, self.log_prob(values)
+
     def log_rbf_scale_terms(self, bandwidths):
         """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
         bw64 = bandwidths.to(torch.float64).cpu()
@@ -590,6 +639,9 @@ class _TorchProduct:
 
     def variance(self):
         return sum(b.n_dims * b.variance() for b in self.blocks) / self.n_dims
+
+    def support(self):
+        return [block for b in self.blocks for block in code_support(b)]
 
 
 class _TorchClosedFormProduct(_PerScaleClosedForm, _TorchProduct):
