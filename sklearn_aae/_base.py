@@ -559,6 +559,10 @@ class BaseAutoencoder(
         perm = train_idx[
             torch.randperm(n, generator=generator, device=train_idx.device)
         ]
+        if data.streamed:
+            # Streamed rows are gathered on the host: one copy of the order per
+            # epoch, not one host synchronisation per batch.
+            perm = perm.cpu()
         sums = None
         for idx in perm.tensor_split(_n_batches(n, self.batch_size)):
             xb, yb = data.batch(idx)
@@ -581,7 +585,7 @@ class BaseAutoencoder(
         """The mean of ``_losses(...)['loss']`` over the validation rows."""
         total, count = 0.0, 0
         for idx in np.array_split(val_idx, _n_batches(len(val_idx), self.batch_size)):
-            xb, yb = data.batch(torch.as_tensor(idx, device=self.device_))
+            xb, yb = data.batch(data.index(idx))
             loss = self._losses(xb, yb, regularizer, train=False)["loss"]
             total = total + loss.double() * len(idx)  # no host sync per batch
             count += len(idx)
@@ -593,7 +597,7 @@ class BaseAutoencoder(
         sq, count = 0.0, 0
         for start in range(0, len(train_idx), _INFERENCE_CHUNK):
             idx = train_idx[start : start + _INFERENCE_CHUNK]
-            xb, _ = data.batch(torch.as_tensor(idx, device=self.device_))
+            xb, _ = data.batch(data.index(idx))
             r = xb - self.decoder_(self.encoder_.mean(xb))
             sq = sq + (r * r).sum(dtype=torch.float64)  # no host sync per chunk
             count += r.numel()

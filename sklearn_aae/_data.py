@@ -399,6 +399,16 @@ class _Data:
         y = _label_array(y)
         self.y = None if y is None else torch.as_tensor(y, device=device)
 
+    def index(self, idx):
+        """Row indices (NumPy) in the form :meth:`batch` reads without a host sync:
+        a NumPy array for streamed rows (gathered on the host), a device tensor
+        otherwise."""
+        return (
+            np.asarray(idx)
+            if self.streamed
+            else torch.as_tensor(idx, device=self.device)
+        )
+
     def batch(self, idx):
         """Rows ``idx`` and their labels: ``(xb, yb)``, ``yb`` None without labels.
 

@@ -172,13 +172,6 @@ def test_dense_training_synchronises_per_epoch_not_per_batch(make):
 
 @parametrize_factories
 @pytest.mark.parametrize("kind", ["csr", "memmap"])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (issue 15): streamed batches copy their row indices to the host "
-        "(idx.cpu()), one synchronisation per batch"
-    ),
-)
 def test_streamed_training_synchronises_per_epoch_not_per_batch(make, kind, tmp_path):
     X_in = _as_kind(kind, tmp_path)
     counts = [_sync_count(lambda b=b: make(batch_size=b).fit(X_in)) for b in (256, 32)]
