@@ -39,6 +39,9 @@ prior described in ``sklearn_aae/_torch_priors.py`` (``sample`` with a
 closed-form kernel means, or ``rbf_terms = None``). ``BasePrior`` then provides
 the NumPy ``sample``, ``log_prob`` and kernel-mean methods. The private
 ``_TorchLaplace`` and ``_TorchUniform`` classes there are short worked examples.
+A discrete prior's tensor side also describes its support (``support()``, the
+blocks ``(width, kind)`` that choose the encoder's output heads, and
+``enumerate_support()`` for ``score_samples``); without them a prior is real.
 
 Examples
 --------
