@@ -34,9 +34,31 @@ def resolve_device(device):
                 f"CUDA device(s), cuda:0 to cuda:{count - 1}."
             )
         dev = torch.device("cuda", index)
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device={device!r} is not supported: training runs on 'cpu' or 'cuda'. "
+            "(Apple's 'mps' lacks float64, in which the closed-form kernel terms, "
+            "noise_variance_ and the validation loss are accumulated.)"
+        )
     return dev
+
+
+def warn_if_tf32(device):
+    """TF32 matmuls (a global torch setting) degrade the closed-form MMD terms.
+
+    The codes' squared distances are float32 matmuls; with TF32 they keep about
+    10 mantissa bits, enough to bias a small MMD. The setting is the user's, so
+    it is reported, not changed.
+    """
+    if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+        warnings.warn(
+            "TF32 matmuls are enabled (torch.backends.cuda.matmul.allow_tf32 or "
+            "torch.set_float32_matmul_precision('high'/'medium')): the kernel "
+            "distances lose precision and small MMD values are biased. Set "
+            "torch.backends.cuda.matmul.allow_tf32 = False for full float32.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def warn_if_bfloat16_is_emulated(precision, device):

@@ -319,7 +319,8 @@ def build_networks(
     discrete = heads is not None and any(kind != "real" for _, kind in heads)
     head = BlockHead(heads) if discrete else None
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # The CPU generator only: torch.manual_seed would also reseed every GPU.
+        torch.default_generator.manual_seed(seed)
         enc = ENCODERS[encoder].build(
             n_features, n_components, hidden, activation, head
         )

@@ -29,8 +29,12 @@ from ._torch_priors import (
 # Importance samples per row, and the share drawn from the prior.
 _N_IMPORTANCE = 128
 _DEFENSIVE_PRIOR_SHARE = 0.125
-# Rows times importance samples decoded at once.
+# Rows times importance samples decoded at once, at most...
 _SCORE_BATCH = 65536
+# ...and the bytes a chunk's largest buffers may take (reconstructions, the
+# decoder's Jacobian, the mixture prior's whitened codes), so that wide data or
+# many mixture components shrink the chunk instead of exhausting a GPU.
+_SCORE_CHUNK_BYTES = 256 * 2**20
 # Discrete blocks: the joint configurations summed exactly when there are at
 # most this many (each costs one decode without continuous blocks, an
 # importance-sampled integral beside them); beyond, as many are drawn per row.
@@ -168,11 +172,40 @@ def continuous_log_likelihood(data, encoder, decoder, priors, noise_variance, se
     z_prior = cpu_prior.sample(n_prior, g).to(device)  # shared by all rows
     eps = torch.randn(S - n_prior, d, generator=g).to(device)
     model = _Model(encoder, decoder, tprior, noise_variance, 1.0 / tprior.variance())
-    out = [
-        _score_chunk(x, model, z_prior, eps)
-        for x in data.chunks(max(1, _SCORE_BATCH // S))
-    ]
+    n_mixture = tprior.means.shape[0] if hasattr(tprior, "means") else 1
+    rows = _chunk_rows(S, data.X.shape[1], d, n_mixture)
+    out = [_score_chunk(x, model, z_prior, eps) for x in data.chunks(rows)]
     return torch.cat(out).numpy().astype(np.float64)
+
+
+def _chunk_rows(n_importance, n_features, n_dims, n_mixture_components=1):
+    """Rows scored at once: ``_SCORE_BATCH // S``, fewer when buffers are large.
+
+    Per row, the float32 buffers that grow with the chunk are the decoded
+    importance samples and their residuals (``2 S p``), the decoder's Jacobian
+    (``p d``) and the mixture's whitened codes (``S K d``).
+
+    Examples
+    --------
+    >>> _chunk_rows(128, 64, 2)
+    512
+    >>> _chunk_rows(128, 20000, 2)
+    13
+    """
+    S, p, d, K = n_importance, n_features, n_dims, n_mixture_components
+    per_row = 4 * (2 * S * p + p * d + S * K * d + 4 * S * d)
+    return max(1, min(_SCORE_BATCH // S, _SCORE_CHUNK_BYTES // per_row))
+
+
+def _log_prior_gradient(tprior, z0):
+    """``d log p(z) / dz`` at ``z0``; zero for a user's prior whose ``log_prob``
+    is NumPy (no gradient). Errors other than that one are not swallowed (a CUDA
+    out-of-memory error must surface, not silently change the proposal)."""
+    if not getattr(tprior, "log_prob_has_gradient", True):
+        return torch.zeros_like(z0)
+    with torch.enable_grad():
+        z0g = z0.detach().requires_grad_(True)
+        return torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
 
 
 def _decode(model, z, v=None):
@@ -194,12 +227,7 @@ def _gauss_newton_proposal(x, z0, model, v=None):
 
     # Gauss-Newton step on log p(z) + log p(x|z) from the encoder's code.
     J = torch.func.vmap(torch.func.jacfwd(decoder))(z0, *fixed)  # (n, p, d)
-    with torch.enable_grad():
-        z0g = z0.detach().requires_grad_(True)
-        try:
-            grad_prior = torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
-        except (AttributeError, RuntimeError):
-            grad_prior = torch.zeros_like(z0)
+    grad_prior = _log_prior_gradient(tprior, z0)
     with torch.no_grad():
         r = x - decoder(z0, *fixed)
         eye = torch.eye(z0.shape[1], device=x.device)

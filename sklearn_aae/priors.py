@@ -37,7 +37,11 @@ Closed forms are a private, tensor-side protocol that may change: subclass
 prior described in ``sklearn_aae/_torch_priors.py`` (``sample`` with a
 ``torch.Generator``, ``log_prob``, ``variance`` and ``rbf_terms``, the
 closed-form kernel means, or ``rbf_terms = None``). ``BasePrior`` then provides
-the NumPy ``sample``, ``log_prob`` and kernel-mean methods. The private
+the NumPy ``sample``, ``log_prob`` and kernel-mean methods. The hook
+``_n_classes()`` says what labels ``y`` mean to the prior (``None``, the
+default: nothing, ``y`` is ignored; an int ``K``: the indices of its ``K``
+components; ``'any'``: any sortable labels); a prior with classes also gives
+its tensor side ``sample_classes`` and ``log_rbf_class_terms``. The private
 ``_TorchLaplace`` and ``_TorchUniform`` classes there are short worked examples.
 A discrete prior's tensor side also describes its support (``support()``, the
 blocks ``(width, kind)`` that choose the encoder's output heads, and
@@ -115,6 +119,19 @@ class BasePrior(BaseEstimator):
 
     def _build_tensor_prior(self, n_dims, device, dtype):  # pragma: no cover
         raise NotImplementedError
+
+    def _n_classes(self):
+        """What this prior makes of labels ``y`` in ``fit(X, y)``.
+
+        ``None`` (the default): the prior ignores labels, as PCA ignores ``y``.
+        An int ``K``: labels are the indices ``0..K-1`` of its components, and
+        labelled codes of class ``k`` are matched to component ``k`` (its
+        tensor side then has ``sample_classes`` and ``log_rbf_class_terms``,
+        see ``sklearn_aae/_torch_priors.py``). ``'any'``: labels are any
+        sortable values, coded ``0..K-1`` in sorted order, and the prior
+        adapts to their number (a conditional prior).
+        """
+        return None
 
     def _checked_n_dims(self, n_dims=None):
         """Validate the parameters and the code width ``n_dims`` (None: default)."""
@@ -406,6 +423,10 @@ class GaussianMixturePrior(BasePrior):
     def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchMixture(*self._mixture_params(n_dims), device, dtype)
 
+    def _n_classes(self):
+        """Labels ``0..K-1`` are the components: class ``k`` to component ``k``."""
+        return int(np.asarray(self.means).shape[0])
+
 
 class LaplacePrior(_LocScalePrior):
     """Prior with independent Laplace coordinates, ``Laplace(loc, scale)``.
@@ -627,6 +648,10 @@ class CategoricalPrior(BasePrior):
     def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchCategorical(self._weights(), device, dtype)
 
+    def _n_classes(self):
+        """Labels ``0..K-1`` are the categories: class ``k`` to the vertex ``e_k``."""
+        return int(self.n_categories)
+
 
 class BernoulliPrior(BasePrior):
     """Independent binary factors: ``z_j`` in {0, 1} with ``P(z_j = 1) = p_j``.
@@ -846,6 +871,12 @@ class ProductPrior(_BaseComposition, BasePrior):
             for prior, width in zip(priors, widths, strict=True)
         ]
         return _product_tensor_prior(blocks, device, dtype)
+
+
+def _prior_n_classes(prior):
+    """A validated prior's ``_n_classes()``: None, an int or 'any' (None without it)."""
+    n_classes = getattr(prior, "_n_classes", None)
+    return None if n_classes is None else n_classes()
 
 
 def _check_prior(prior, n_dims):

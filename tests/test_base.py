@@ -122,7 +122,9 @@ def test_score_higher_for_training_like_data(make):
     est = make(max_iter=10).fit(X_DIGITS[:150])
     held_out = X_DIGITS[150:]
     garbage = np.random.RandomState(0).uniform(5.0, 10.0, size=held_out.shape)
-    assert est.score(held_out) > est.score(garbage) + 100
+    # Measured over seeds 0-2: a gap of 15,091-16,803 nats (AAE) and
+    # 24,857-25,560 (MMD); asserted: 10,000.
+    assert est.score(held_out) > est.score(garbage) + 10_000
 
 
 @parametrize_factories
@@ -153,16 +155,18 @@ def test_pipeline_in_grid_search_over_reg_weight(make):
     grid = GridSearchCV(pipe, {f"{_prefix(est)}__reg_weight": [0.1, 10.0]}, cv=2).fit(
         X_DIGITS, Y_DIGITS
     )
-    assert grid.best_params_[f"{_prefix(est)}__reg_weight"] in (0.1, 10.0)
-    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    means = grid.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(means))
+    assert grid.best_params_ == grid.cv_results_["params"][np.argmax(means)]
     assert grid.predict(X_DIGITS[:5]).shape == (5,)
 
 
 @parametrize_factories
 def test_grid_search_over_reg_weight_with_own_score(make):
     grid = GridSearchCV(make(), {"reg_weight": [0.0, 1.0]}, cv=2).fit(X_DIGITS)
-    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
-    assert grid.best_estimator_.reg_weight in (0.0, 1.0)
+    means = grid.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(means))
+    assert grid.best_estimator_.reg_weight == [0.0, 1.0][np.argmax(means)]
     assert grid.transform(X_DIGITS).shape == (X_DIGITS.shape[0], 2)
 
 
@@ -172,7 +176,8 @@ def test_grid_search_over_nested_prior_params(make):
         make(prior=GaussianPrior()), {"prior__scale": [0.5, 2.0]}, cv=2
     ).fit(X_DIGITS)
     best = grid.best_estimator_
-    assert best.prior.scale in (0.5, 2.0)
+    means = grid.cv_results_["mean_test_score"]
+    assert best.prior.scale == [0.5, 2.0][np.argmax(means)]
     assert best.prior_.scale == best.prior.scale
     assert [p["prior__scale"] for p in grid.cv_results_["params"]] == [0.5, 2.0]
 
@@ -951,9 +956,12 @@ def test_bfloat16_precision_trains_like_float32(make, encoder):
     Z = fits["bfloat16"].transform(X_DIGITS)
     assert Z.dtype == np.float64 and np.all(np.isfinite(Z))
     assert all(p.dtype == torch.float32 for p in _parameters(fits["bfloat16"]))
-    # Same training budget: reconstruction within 20% of the float32 run.
+    # Same training budget: final reconstruction losses measured within 1.5% of
+    # each other over seeds 0-2 (0.5% for the deterministic encoder); asserted:
+    # within 3%, and not identical (bfloat16 is used).
     recon = {k: est.history_["reconstruction"][-1] for k, est in fits.items()}
-    assert recon["bfloat16"] < 1.2 * recon["float32"]
+    assert recon["bfloat16"] == pytest.approx(recon["float32"], rel=0.03)
+    assert recon["bfloat16"] != recon["float32"]
 
 
 # ------------------------------------------------------------------- labels
@@ -981,6 +989,14 @@ class _LabelCheckingRegularizer:
     def evaluate(self, Z, y=None):
         self.evaluated.append(self._ids(Z, y))
         return Z.sum() * 0.0
+
+
+class _AnyLabelsPrior(GaussianPrior):
+    """A standard normal that keeps labels of any number of classes (as a
+    conditional prior would), so that they reach the regulariser."""
+
+    def _n_classes(self):
+        return "any"
 
 
 def _label_checking(cls):
@@ -1016,9 +1032,14 @@ def test_labels_travel_aligned_with_their_rows(make, kind, tmp_path):
         X = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="r", shape=X.shape)
     base = make(hidden_layer_sizes=(), batch_size=16, max_iter=2)
     est = _label_checking(type(base))(
-        **{**base.get_params(), "early_stopping": True, "validation_fraction": 0.25}
+        **{
+            **base.get_params(),
+            "prior": _AnyLabelsPrior(),
+            "early_stopping": True,
+            "validation_fraction": 0.25,
+        }
     )
-    est.fit(X, np.arange(n))  # label = row id
+    est.fit(X, np.arange(n))  # label = row id (classes_ = arange(n): code = id)
 
     stub = est.stub_  # (each batch was checked as it came)
     # Each epoch sees every training row once, validation the other rows.
@@ -1043,10 +1064,12 @@ def test_labels_must_have_one_entry_per_row(make, method):
 
 
 @parametrize_factories
-def test_labels_are_ignored_by_the_public_estimators(make):
-    # Numeric or string labels (as a Pipeline passes them) change nothing yet.
+def test_labels_are_ignored_by_priors_without_classes(make):
+    # Numeric or string labels (as a Pipeline passes them) change nothing with
+    # a prior that gives labels no meaning (here the default standard normal).
     plain = make().fit(X_DIGITS)
     for y in (Y_DIGITS, Y_DIGITS.astype(str)):
         est = make().fit(X_DIGITS, y)
         assert est.loss_curve_ == plain.loss_curve_
         assert_array_equal(est.transform(X_DIGITS), plain.transform(X_DIGITS))
+        assert not hasattr(est, "classes_")

@@ -66,10 +66,12 @@ def test_mmd_pulls_held_out_codes_to_ring_prior(seed):
 def test_regularization_history_is_the_batch_mmd():
     # The recorded regularisation is an unbiased MMD^2 estimate: of the order
     # of mmd_to_prior on the training codes, and it decreases with training.
+    # Measured over seeds 0-2: from 0.20-0.23 to within 0.0010-0.0041 of
+    # mmd_to_prior (itself 0.0005-0.0015); asserted: within 0.006.
     est = MMDAutoencoder(**{**FAST, "max_iter": 15}).fit(X_TRAIN)
     reg = est.history_["regularization"]
-    assert reg[-1] < reg[0]
-    assert abs(reg[-1] - mmd_to_prior(est.transform(X_TRAIN))) < 0.05
+    assert reg[-1] < reg[0] / 10
+    assert abs(reg[-1] - mmd_to_prior(est.transform(X_TRAIN))) < 0.006
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])

@@ -1,0 +1,440 @@
+"""Mutation check: break the library on purpose, one way at a time, and see
+whether the test suite notices.
+
+Each mutation below is an exact snippet of the package's source, its
+replacement and what it breaks. For each one the script copies the repository
+(the files git tracks plus untracked ones it does not ignore) to a temporary
+directory, applies the mutation there -- the working tree is never modified --
+and runs the test modules most likely to catch it with ``pytest -x``, then
+prints a table::
+
+    mutation | caught? | first failing test
+
+A snippet that no longer matches its file (after a refactor) is reported as
+``STALE``: when it is found exactly once in another file of the package it is
+applied there and reported as ``moved to <file>`` so the check still runs, and
+the entry should be updated; when it is found nowhere, or more than once, the
+mutation is not run. The exit status is 0 only when every mutation applied and
+was caught.
+
+Usage::
+
+    python benchmarks/mutation_check.py            # every mutation, ~5-15 min
+    python benchmarks/mutation_check.py --list     # the mutations, no run
+    python benchmarks/mutation_check.py --only noise_variance_doubled precision_ignored
+    python benchmarks/mutation_check.py --full     # the whole suite per mutation
+    python benchmarks/mutation_check.py --tests tests/test_base.py  # other tests
+
+Run it with the Python that runs the tests (it starts ``sys.executable -m
+pytest`` in the copy, whose package then comes first on ``sys.path``).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "sklearn_aae"
+
+# The modules that check behaviour, fastest to fail first; -x stops at the first
+# failure, so a caught mutation costs seconds. The slow estimator checks
+# (test_common.py), the kernel and prior maths and the fuzzing are left to
+# --full.
+DEFAULT_TESTS = (
+    "tests/test_behaviour.py",
+    "tests/test_likelihood.py",
+    "tests/test_base.py",
+    "tests/test_mmd.py",
+    "tests/test_adversarial.py",
+)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str  # relative to the repository root
+    old: str
+    new: str
+    description: str
+    tests: tuple = field(default=DEFAULT_TESTS)
+
+
+MUTATIONS = [
+    Mutation(
+        "noise_variance_doubled",
+        "sklearn_aae/_base.py",
+        "self.noise_variance_ = max(float(sq) / count, 1e-8)",
+        "self.noise_variance_ = max(2 * float(sq) / count, 1e-8)",
+        "noise_variance_ is no longer the residual variance of the training rows",
+    ),
+    Mutation(
+        "scoring_past_first_chunk",
+        "sklearn_aae/_base.py",
+        """            self._score_chunk(xb, tprior, z_prior, eps, prior_precision)
+            for xb in data.chunks(chunk)""",
+        """            self._score_chunk(
+                xb,
+                tprior,
+                z_prior,
+                eps if i == 0 else torch.randn(eps.shape, generator=g).to(eps),
+                prior_precision,
+            )
+            for i, xb in enumerate(data.chunks(chunk))""",
+        "rows past the first scoring chunk get other importance samples",
+    ),
+    Mutation(
+        "precision_ignored",
+        "sklearn_aae/_base.py",
+        """        if self.precision == "bfloat16":
+            return torch.autocast(""",
+        """        if False:
+            return torch.autocast(""",
+        "precision='bfloat16' trains in float32",
+    ),
+    Mutation(
+        "warm_start_ignored",
+        "sklearn_aae/_base.py",
+        'fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)',
+        'fresh = not hasattr(self, "encoder_") or not incremental',
+        "fit with warm_start=True starts afresh",
+    ),
+    Mutation(
+        "warm_start_reinitialises_weights",
+        "sklearn_aae/_base.py",
+        """            self._check_warm_start_shapes(hidden)
+""",
+        """            self._check_warm_start_shapes(hidden)
+            self.encoder_, self.decoder_ = build_networks(
+                self.n_features_in_,
+                self.n_components,
+                hidden,
+                self.activation,
+                self.encoder,
+                init_seed,
+            )
+""",
+        "warm start and partial_fit keep the counters but restart from new weights",
+    ),
+    Mutation(
+        "partial_fit_resets_optimizer",
+        "sklearn_aae/_base.py",
+        "if fresh or not incremental or previous_device != self.device_:",
+        "if True:",
+        "partial_fit drops the optimisers' state at every call",
+    ),
+    Mutation(
+        "regularizer_without_gradient",
+        "sklearn_aae/_base.py",
+        "if self.reg_weight > 0:\n            reg = regularizer(z)\n",
+        "if self.reg_weight > 0:\n            reg = regularizer(z.detach())\n",
+        "the regulariser is computed and recorded but does not shape the codes",
+    ),
+    Mutation(
+        "reg_weight_ignored_in_loss",
+        "sklearn_aae/_base.py",
+        'loss = recon + self.reg_weight * reg["regularization"]',
+        'loss = recon + reg["regularization"]',
+        "the training loss adds the regulariser with weight 1",
+    ),
+    Mutation(
+        "reg_weight_ignored_in_validation",
+        "sklearn_aae/_base.py",
+        "loss = loss + self.reg_weight * regularizer.evaluate(z)",
+        "loss = loss + regularizer.evaluate(z)",
+        "the validation loss adds the regulariser with weight 1",
+    ),
+    Mutation(
+        "discriminator_steps_ignored",
+        "sklearn_aae/_adversarial.py",
+        "for _ in range(self.est.discriminator_steps):",
+        "for _ in range(1):",
+        "one discriminator update per batch whatever discriminator_steps",
+    ),
+    Mutation(
+        "instance_noise_ignored",
+        "sklearn_aae/_adversarial.py",
+        "        if self.noise == 0.0:\n            return Z",
+        "        if True:\n            return Z",
+        "instance_noise adds no noise",
+    ),
+    Mutation(
+        "discriminator_learning_rate_ignored",
+        "sklearn_aae/_adversarial.py",
+        "self.discriminator_.parameters(), self.discriminator_learning_rate",
+        "self.discriminator_.parameters(), 1e-3",
+        "the discriminator always learns at 1e-3",
+    ),
+    Mutation(
+        "generator_loss_sign_flipped",
+        "sklearn_aae/_adversarial.py",
+        "g_loss = softplus(-self._generator_logits(self._noisy(Z))).mean()",
+        "g_loss = softplus(self._generator_logits(self._noisy(Z))).mean()",
+        "the encoder learns to look unlike the prior",
+    ),
+    Mutation(
+        "mmd_kernel_ignored",
+        "sklearn_aae/_mmd.py",
+        "tprior, _bandwidths(self.bandwidth, tprior), generator, self.kernel",
+        'tprior, _bandwidths(self.bandwidth, tprior), generator, "rbf"',
+        "kernel='imq' trains with the RBF kernel",
+    ),
+    Mutation(
+        "transform_samples_the_gaussian_code",
+        "sklearn_aae/_base.py",
+        """        if self.encoder == "gaussian":
+            return self.encoder_(X)[0]""",
+        """        if self.encoder == "gaussian":
+            mean, log_var = self.encoder_(X)
+            return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)""",
+        "transform returns a draw from q(z|x) instead of its mean",
+    ),
+    Mutation(
+        "gaussian_encoder_not_sampled_in_training",
+        "sklearn_aae/_base.py",
+        "return mean + torch.exp(0.5 * log_var) * eps",
+        "return mean",
+        "encoder='gaussian' trains on the mean code; its variance is never learnt",
+    ),
+    Mutation(
+        "universal_encoder_noise_ignored",
+        "sklearn_aae/_base.py",
+        "return self.encoder_(X, eps.to(X.dtype))",
+        "return self.encoder_(X, torch.zeros_like(eps))",
+        "encoder='universal' is fed zeros instead of noise in training",
+    ),
+    Mutation(
+        "sample_ignores_random_state",
+        "sklearn_aae/_base.py",
+        """        g = torch.Generator().manual_seed(_seed_from(random_state))
+        cpu = torch.device("cpu")""",
+        """        g = torch.Generator().manual_seed(0)
+        cpu = torch.device("cpu")""",
+        "sample draws the same codes whatever random_state",
+    ),
+    Mutation(
+        "inverse_transform_dtype",
+        "sklearn_aae/_base.py",
+        "return self._decode(Z, Z.dtype)",
+        "return self._decode(Z, np.float64)",
+        "inverse_transform of float32 codes returns float64",
+    ),
+    Mutation(
+        "batches_not_shuffled",
+        "sklearn_aae/_base.py",
+        "torch.randperm(n, generator=generator, device=train_idx.device)",
+        "torch.arange(n, device=train_idx.device)",
+        "every epoch visits the rows in the same order",
+    ),
+    Mutation(
+        "batch_size_ignored",
+        "sklearn_aae/_base.py",
+        "perm.tensor_split(_n_batches(n, self.batch_size))",
+        "perm.tensor_split(_n_batches(n, 128))",
+        "batches of 128 rows whatever batch_size",
+    ),
+    Mutation(
+        "learning_rate_init_ignored",
+        "sklearn_aae/_base.py",
+        "self._optimizer = _adam(params, self.learning_rate_init)",
+        "self._optimizer = _adam(params, 1e-3)",
+        "the autoencoder always learns at 1e-3",
+    ),
+    Mutation(
+        "activation_ignored",
+        "sklearn_aae/_networks.py",
+        "layers.append(ACTIVATIONS[activation]())",
+        "layers.append(nn.ReLU())",
+        "every network uses ReLU whatever activation",
+    ),
+    Mutation(
+        "score_without_prior_density",
+        "sklearn_aae/_base.py",
+        "log_w = log_p + log_lik - log_r",
+        "log_w = log_lik - log_r",
+        "importance weights leave out p(z)",
+    ),
+    Mutation(
+        "score_proposal_without_defensive_share",
+        "sklearn_aae/_base.py",
+        "log_r = torch.logaddexp(math.log(share) + log_p, math.log1p(-share) + log_q)",
+        "log_r = log_q",
+        "importance weights use the Gaussian proposal's density for the prior draws",
+    ),
+    Mutation(
+        "score_without_gauss_newton_step",
+        "sklearn_aae/_base.py",
+        "mu = z0 + torch.cholesky_solve(grad.unsqueeze(-1), Lh).squeeze(-1)",
+        "mu = z0",
+        "the proposal is centred at the encoder's code, not one Gauss-Newton step on",
+    ),
+    Mutation(
+        "early_stopping_keeps_last_weights",
+        "sklearn_aae/_base.py",
+        "        if best_state is not None:\n            self._load_state(best_state)",
+        "        if False:\n            self._load_state(best_state)",
+        "early stopping keeps the last epoch's weights, not the best",
+    ),
+]
+
+
+def _copy_repository(dest):
+    """The files git tracks, and untracked ones it does not ignore, into dest."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in listed:
+        if not raw:
+            continue
+        rel = Path(os.fsdecode(raw))
+        src = REPO / rel
+        if not src.is_file():  # deleted in the working tree
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / rel)
+
+
+def _locate(copy, mutation):
+    """Where the mutation's snippet is: (path, note) or (None, reason)."""
+    path = copy / mutation.file
+    text = path.read_text() if path.is_file() else ""
+    count = text.count(mutation.old)
+    if count == 1:
+        return path, ""
+    if count > 1:
+        return None, f"STALE: snippet found {count} times in {mutation.file}"
+    hits = [
+        p
+        for p in sorted((copy / PACKAGE).rglob("*.py"))
+        if mutation.old in p.read_text()
+    ]
+    if len(hits) == 1 and hits[0].read_text().count(mutation.old) == 1:
+        moved = hits[0].relative_to(copy)
+        return hits[0], f"STALE: moved to {moved} (update the entry)"
+    where = ", ".join(str(p.relative_to(copy)) for p in hits) or "no file"
+    return None, f"STALE: snippet not found (in {where})"
+
+
+def _first_failure(output):
+    for line in output.splitlines():
+        match = re.match(r"^(FAILED|ERROR) (\S+)", line)
+        if match:
+            return match.group(2)
+    return None
+
+
+def _run_pytest(copy, tests, timeout):
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)  # the copy's package comes from its cwd
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    cmd += ["-rfE", "--no-header", *tests]
+    try:
+        proc = subprocess.run(
+            cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _check_copy_is_imported(copy):
+    out = subprocess.run(
+        [sys.executable, "-c", f"import {PACKAGE}; print({PACKAGE}.__file__)"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    ).stdout.strip()
+    if not Path(out).resolve().is_relative_to(copy.resolve()):
+        sys.exit(f"The tests would import {out}, not the copy in {copy}; stopping.")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--list", action="store_true", help="list, do not run")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these mutations")
+    parser.add_argument(
+        "--full", action="store_true", help="run the whole suite for each mutation"
+    )
+    parser.add_argument(
+        "--tests", nargs="+", metavar="PATH", help="these test paths for every mutation"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1200, help="seconds per mutation's tests"
+    )
+    args = parser.parse_args(argv)
+
+    mutations = MUTATIONS
+    if args.only:
+        unknown = set(args.only) - {m.name for m in MUTATIONS}
+        if unknown:
+            parser.error(f"unknown mutation(s): {', '.join(sorted(unknown))}")
+        mutations = [m for m in MUTATIONS if m.name in args.only]
+    if args.list:
+        for m in mutations:
+            print(f"{m.name}: {m.description} ({m.file})")
+        return 0
+
+    width = max(len(m.name) for m in mutations)
+    rows, all_good = [], True
+    with tempfile.TemporaryDirectory(prefix="mutation_check_") as tmp:
+        copy = Path(tmp) / "repo"
+        _copy_repository(copy)
+        _check_copy_is_imported(copy)
+        pristine = {
+            p: p.read_text() for p in (copy / PACKAGE).rglob("*.py") if p.is_file()
+        }
+        for m in mutations:
+            for p, text in pristine.items():  # undo the previous mutation
+                p.write_text(text)
+            path, note = _locate(copy, m)
+            if path is None:
+                rows.append((m.name, "not run", note, 0.0))
+                all_good = False
+                print(f"{m.name}: {note}", flush=True)
+                continue
+            path.write_text(path.read_text().replace(m.old, m.new, 1))
+            tests = ["tests"] if args.full else list(args.tests or m.tests)
+            t0 = time.perf_counter()
+            code, output = _run_pytest(copy, tests, args.timeout)
+            seconds = time.perf_counter() - t0
+            if code is None:
+                caught, first = "timeout", f"(no result in {args.timeout:.0f} s)"
+                all_good = False
+            elif code == 0:
+                caught, first = "NO", "(every selected test passed)"
+                all_good = False
+            elif code == 1:
+                caught, first = "yes", _first_failure(output) or "(see pytest output)"
+            else:
+                caught, first = "error", f"(pytest exit status {code})"
+                all_good = False
+                print(output[-3000:])
+            if note:
+                first = f"{first}  [{note}]"
+                all_good = False
+            rows.append((m.name, caught, first, seconds))
+            print(f"{m.name}: {caught} {first} ({seconds:.0f} s)", flush=True)
+
+    print()
+    print(f"{'mutation':<{width}} | caught? | first failing test")
+    print(f"{'-' * width}-|---------|-{'-' * 60}")
+    for name, caught, first, seconds in rows:
+        print(f"{name:<{width}} | {caught:<7} | {first} ({seconds:.0f} s)")
+    n_caught = sum(row[1] == "yes" for row in rows)
+    print(f"\n{n_caught} of {len(rows)} mutations caught.")
+    return 0 if all_good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

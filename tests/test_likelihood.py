@@ -1,0 +1,250 @@
+"""score_samples against the exact log-likelihood, computed by quadrature.
+
+The generative model is ``z ~ prior``, ``x | z ~ N(decoder(z), noise_variance_ I)``,
+so ``log p(x) = log \\int p(z) N(x; decoder(z), noise_variance_ I) dz``. With one
+or two latent dimensions that integral is computed here on a fine grid, in
+float64, from the public fitted attributes (``decoder_``, ``noise_variance_``,
+``prior_``), and compared with the importance-sampling estimate of
+``score_samples``. The decoders are nonlinear (tanh), trained on data on a
+curved manifold, so the posterior is not Gaussian and the proposal is not exact.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from scipy import sparse
+from scipy.special import logsumexp
+from sklearn.utils._testing import assert_allclose
+
+from sklearn_aae import (
+    AdversarialAutoencoder,
+    GaussianMixturePrior,
+    GaussianPrior,
+    LaplacePrior,
+    MMDAutoencoder,
+    UniformPrior,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# Small tanh networks, trained long enough that the codes follow the prior.
+NONLINEAR = dict(
+    hidden_layer_sizes=(16,),
+    activation="tanh",
+    batch_size=50,
+    learning_rate_init=1e-2,
+    device="cpu",
+    random_state=0,
+)
+ADVERSARIAL = dict(discriminator_hidden_layer_sizes=(16,))
+
+
+def _curved_data(n_samples, n_dims, seed=0):
+    """Rows on a curved ``n_dims``-manifold in ``4 * n_dims`` features, plus noise."""
+    rng = np.random.RandomState(seed)
+    t = rng.uniform(-1.5, 1.5, size=(n_samples, n_dims))
+    X = np.concatenate([np.sin(2 * t), np.cos(1.5 * t), t, t**2 / 2], axis=1)
+    return X + 0.05 * rng.normal(size=X.shape)
+
+
+def _grid(prior, n_dims, n_points):
+    """A product grid covering the prior's mass, and the log-volume of a cell.
+
+    The uniform prior gets the midpoint rule on its box (the density jumps at
+    the edges); the others a grid wide enough that the prior's mass beyond it
+    is below 1e-12.
+    """
+    if isinstance(prior, UniformPrior):
+        low, high = prior.low, prior.high
+        step = (high - low) / n_points
+        axis = low + step * (np.arange(n_points) + 0.5)
+    else:
+        half_width = 25.0 if isinstance(prior, LaplacePrior) else 8.0
+        axis = np.linspace(-half_width, half_width, n_points)
+        step = axis[1] - axis[0]
+    Z = np.stack(np.meshgrid(*[axis] * n_dims, indexing="ij"), -1)
+    return Z.reshape(-1, n_dims), n_dims * np.log(step)
+
+
+def log_likelihood_by_quadrature(est, X, n_points):
+    """``log p(x)`` of each row of X under the fitted model, by a grid over z."""
+    Z, log_cell = _grid(est.prior_, est.n_components, n_points)
+    log_prior = est.prior_.log_prob(Z)
+    inside = np.isfinite(log_prior)
+    Z, log_prior = Z[inside], log_prior[inside]
+    decoder = copy.deepcopy(est.decoder_).double()
+    with torch.no_grad():
+        decoded = decoder(torch.from_numpy(Z)).numpy()
+    var, n_features = est.noise_variance_, X.shape[1]
+    log_norm = -0.5 * n_features * np.log(2 * np.pi * var) + log_cell
+    return np.array(
+        [
+            logsumexp(log_prior - 0.5 * ((decoded - x) ** 2).sum(1) / var) + log_norm
+            for x in X
+        ]
+    )
+
+
+def _on_and_off_manifold_rows(X):
+    """20 training rows, and 5 rows pushed off the manifold (held-out-like)."""
+    return X[:20], X[:5] + 0.3
+
+
+def _fit(Estimator, prior, n_components, seed=0):
+    X = _curved_data(300, n_components, seed)
+    extra = ADVERSARIAL if Estimator is AdversarialAutoencoder else {}
+    params = {**NONLINEAR, "random_state": seed, **extra}
+    est = Estimator(n_components=n_components, prior=prior, max_iter=60, **params)
+    return est.fit(X), X
+
+
+# (id, estimator, prior, n_components, grid points per axis, tolerances).
+# The tolerances are in nats, from the errors of the 128-sample importance-
+# sampling estimate measured on these fits with seeds 0-4 (seed 0 is tested),
+# with a margin of 1.5-2.5x: per-row error on training rows, |mean error| on
+# training rows, per-row error on the off-manifold rows. They are Monte Carlo
+# errors of a fixed set of common random numbers: the grid's own error,
+# measured against a grid 2x finer (1-D) or 1.5x finer (2-D), is below 3e-4
+# nats in every case.
+QUADRATURE_CASES = [
+    # measured: train <= 0.039, |mean| <= 0.004, off <= 0.92 (seed 0: 0.084)
+    ("mmd-gaussian-1d", MMDAutoencoder, GaussianPrior(), 1, 20001, (0.1, 0.02, 1.5)),
+    # measured: train <= 0.057, |mean| <= 0.007, off <= 0.094
+    (
+        "mmd-mixture-1d",
+        MMDAutoencoder,
+        GaussianMixturePrior(means=[[-1.5], [1.5]], covariances=0.3),
+        1,
+        20001,
+        (0.1, 0.02, 0.2),
+    ),
+    # measured: train <= 0.060, |mean| <= 0.010, off <= 0.63 (seed 0: 0.16)
+    ("mmd-laplace-1d", MMDAutoencoder, LaplacePrior(), 1, 20001, (0.15, 0.03, 1.0)),
+    # measured: train <= 0.30, |mean| <= 0.033, off <= 0.39, on the seeds whose
+    # codes stay (nearly) in the box; see the xfail test below for the others.
+    ("mmd-uniform-1d", MMDAutoencoder, UniformPrior(), 1, 20001, (0.5, 0.07, 0.6)),
+    # measured: train <= 0.033, |mean| <= 0.005, off <= 0.47 (seed 0: 0.070)
+    (
+        "aae-gaussian-1d",
+        AdversarialAutoencoder,
+        GaussianPrior(),
+        1,
+        20001,
+        (0.1, 0.02, 0.75),
+    ),
+    # measured: train <= 0.050, |mean| <= 0.003, off <= 1.51 (seed 0: 0.073)
+    (
+        "aae-laplace-1d",
+        AdversarialAutoencoder,
+        LaplacePrior(),
+        1,
+        20001,
+        (0.1, 0.02, 2.5),
+    ),
+    # measured: train <= 0.19, |mean| <= 0.015, off <= 0.43
+    ("mmd-gaussian-2d", MMDAutoencoder, GaussianPrior(), 2, 401, (0.3, 0.03, 0.75)),
+    # measured: train <= 1.32, |mean| <= 0.087, off <= 2.29 except seed 3 (see
+    # the xfail test below)
+    (
+        "mmd-ring-2d",
+        MMDAutoencoder,
+        GaussianMixturePrior.ring(),
+        2,
+        401,
+        (2.0, 0.15, 3.5),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "Estimator, prior, n_components, n_points, tolerances",
+    [case[1:] for case in QUADRATURE_CASES],
+    ids=[case[0] for case in QUADRATURE_CASES],
+)
+def test_score_samples_matches_quadrature_with_nonlinear_decoder(
+    Estimator, prior, n_components, n_points, tolerances
+):
+    train_atol, mean_atol, off_atol = tolerances
+    est, X = _fit(Estimator, prior, n_components)
+    on, off = _on_and_off_manifold_rows(X)
+    expected_on = log_likelihood_by_quadrature(est, on, n_points)
+    expected_off = log_likelihood_by_quadrature(est, off, n_points)
+    scores_on = est.score_samples(on)
+    assert_allclose(scores_on, expected_on, rtol=0, atol=train_atol)
+    assert abs(np.mean(scores_on - expected_on)) < mean_atol
+    assert_allclose(est.score_samples(off), expected_off, rtol=0, atol=off_atol)
+
+
+# Fits where the posterior mass lies far from the encoder's code. The proposal
+# of score_samples is a Gaussian one Gauss-Newton step from that code (plus 16
+# prior draws), so it misses the mass and the estimate is far too low.
+# Measured (per-row error against quadrature): up to -85 nats on training rows
+# of an AdversarialAutoencoder whose codes leave the uniform prior's box; up to
+# -50 nats on an off-manifold row of an MMDAutoencoder with the ring prior,
+# whose posterior lies on another component than the code.
+POSTERIOR_FAR_FROM_CODE = [
+    pytest.param(AdversarialAutoencoder, UniformPrior(), 1, 0, 0, id="aae-uniform-1d"),
+    pytest.param(
+        MMDAutoencoder, GaussianMixturePrior.ring(), 2, 3, 1, id="mmd-ring-2d"
+    ),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: score_samples underestimates log p(x) by 10-100 nats when the "
+        "posterior mass is far from the encoder's code (codes outside a uniform "
+        "prior's box; off-manifold rows under a multimodal prior): the proposal "
+        "is centred one Gauss-Newton step from the code and only 1/8 of the "
+        "samples come from the prior"
+    ),
+)
+@pytest.mark.parametrize(
+    "Estimator, prior, n_components, seed, which", POSTERIOR_FAR_FROM_CODE
+)
+def test_score_samples_matches_quadrature_when_posterior_is_far_from_the_code(
+    Estimator, prior, n_components, seed, which
+):
+    est, X = _fit(Estimator, prior, n_components, seed)
+    rows = _on_and_off_manifold_rows(X)[which]
+    expected = log_likelihood_by_quadrature(
+        est, rows, 20001 if n_components == 1 else 401
+    )
+    assert_allclose(est.score_samples(rows), expected, rtol=0, atol=2.0)
+
+
+# ------------------------------------------------------------ chunk boundaries
+CHUNK_CASES = [
+    *[
+        (Estimator, encoder, "dense")
+        for Estimator in (MMDAutoencoder, AdversarialAutoencoder)
+        for encoder in ("deterministic", "gaussian", "universal")
+    ],
+    (MMDAutoencoder, "deterministic", "csr"),
+    (AdversarialAutoencoder, "deterministic", "csr"),
+]
+
+
+@pytest.mark.parametrize("Estimator, encoder, kind", CHUNK_CASES)
+def test_score_samples_is_the_same_across_chunk_boundaries(Estimator, encoder, kind):
+    # score_samples works through the rows 512 at a time; 1,100 rows span three
+    # chunks. Each row's score must not depend on which chunk it falls in, nor on
+    # its neighbours: the whole array, batches of 100 (other chunk boundaries)
+    # and single rows at the boundaries agree. Measured: bit-identical on the
+    # CPU; asserted to 1e-6 relative.
+    X = _curved_data(1100, 2)
+    extra = ADVERSARIAL if Estimator is AdversarialAutoencoder else {}
+    est = Estimator(
+        n_components=2, encoder=encoder, max_iter=2, **NONLINEAR, **extra
+    ).fit(X[:300])
+    X_in = sparse.csr_matrix(X) if kind == "csr" else X
+    whole = est.score_samples(X_in)
+    batches = np.concatenate(
+        [est.score_samples(X_in[i : i + 100]) for i in range(0, 1100, 100)]
+    )
+    assert_allclose(whole, batches, rtol=1e-6)
+    for i in [0, 511, 512, 1023, 1024, 1099]:
+        assert_allclose(est.score_samples(X_in[i : i + 1]), whole[i : i + 1], rtol=1e-6)
