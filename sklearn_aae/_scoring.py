@@ -294,8 +294,8 @@ class _Split(NamedTuple):
 
     discrete: list  # tensor-side discrete blocks, in column order
     continuous: object  # tensor-side prior of the real columns, or None
-    discrete_columns: list  # the code's columns of each discrete block
-    order: torch.Tensor  # code = cat([discrete part, continuous part])[:, order]
+    columns: torch.Tensor  # the code's columns, discrete ones first
+    order: torch.Tensor  # its inverse: code = code[:, columns][:, order]
 
 
 def _leaves(tprior, start=0):
@@ -318,7 +318,7 @@ def _split(tprior):
             continuous_columns += columns
         elif len(kinds) == 1 and hasattr(block, "enumerate_support"):
             discrete.append(block)
-            discrete_columns.append(columns)
+            discrete_columns += columns
         else:
             raise TypeError(
                 f"A block of the prior with support {code_support(block)} has "
@@ -326,20 +326,23 @@ def _split(tprior):
             )
     if len(continuous) > 1:
         continuous = [_product_tensor_prior(continuous, tprior.device, tprior.dtype)]
-    columns = [c for block in discrete_columns for c in block] + continuous_columns
+    columns = torch.tensor(discrete_columns + continuous_columns)
     return _Split(
         discrete=discrete,
         continuous=continuous[0] if continuous else None,
-        discrete_columns=discrete_columns,
-        order=torch.argsort(torch.tensor(columns)).to(tprior.device),
+        columns=columns.to(tprior.device),
+        order=torch.argsort(columns).to(tprior.device),
     )
+
+
+def _is_one_hot(block):
+    """Whether a discrete block is one-hot (else: binary)."""
+    return code_support(block)[0][1] == "one_hot"
 
 
 def _n_configurations(blocks):
     """The number of joint configurations of discrete blocks (a Python int)."""
-    sizes = [
-        b.n_dims if code_support(b)[0][1] == "one_hot" else 2**b.n_dims for b in blocks
-    ]
+    sizes = [b.n_dims if _is_one_hot(b) else 2**b.n_dims for b in blocks]
     return math.prod(sizes)
 
 
@@ -378,7 +381,7 @@ def _proposal_log_pmf(blocks, values, probs):
     for block in blocks:
         stop = start + block.n_dims
         v, q = values[..., start:stop], probs[:, None, start:stop]
-        if code_support(block)[0][1] == "one_hot":
+        if _is_one_hot(block):
             out = out + torch.log((v * q).sum(-1))
         else:
             out = out + torch.where(v == 1, torch.log(q), torch.log1p(-q)).sum(-1)
@@ -392,7 +395,7 @@ def _encoder_probabilities(blocks, codes):
     for block in blocks:
         q = codes[:, start : start + block.n_dims].clamp(0, 1)
         start += block.n_dims
-        if code_support(block)[0][1] == "one_hot":
+        if _is_one_hot(block):
             total = q.sum(-1, keepdim=True)
             q = torch.where(total > 0, q / total.clamp_min(1e-30), 1 / q.shape[1])
         out.append(q)
@@ -404,7 +407,7 @@ def _proposal_draws(blocks, probs, uniforms):
     out, start, u = [], 0, 0
     for block in blocks:
         q = probs[:, None, start : start + block.n_dims]  # (n, 1, k)
-        if code_support(block)[0][1] == "one_hot":
+        if _is_one_hot(block):
             cdf = q.cumsum(-1)
             k = (cdf < uniforms[None, :, u, None]).sum(-1).clamp_max(block.n_dims - 1)
             out.append(torch.nn.functional.one_hot(k, block.n_dims).to(q.dtype))
@@ -483,10 +486,7 @@ def discrete_log_likelihood(data, encoder, decoder, priors, noise_variance, seed
         # The discrete part's: draws from the prior, uniforms for the encoder's.
         n_prior = max(1, int(round(_DEFENSIVE_PRIOR_SHARE * n_configurations)))
         v_prior = torch.cat([b.sample(n_prior, g) for b in cpu_split.discrete], 1)
-        n_uniforms = sum(
-            1 if code_support(b)[0][1] == "one_hot" else b.n_dims
-            for b in split.discrete
-        )
+        n_uniforms = sum(1 if _is_one_hot(b) else b.n_dims for b in split.discrete)
         uniforms = _latin_hypercube(n_configurations - n_prior, n_uniforms, g)
         v_prior, uniforms = v_prior.to(device), uniforms.to(device)
     model = _Model(
@@ -501,7 +501,7 @@ def discrete_log_likelihood(data, encoder, decoder, priors, noise_variance, seed
     rows = max(1, _SCORE_BATCH // (n_configurations * n_continuous))
     for x in data.chunks(rows):
         with torch.no_grad():
-            codes = encoder.mean(x)[:, split.order.argsort()]  # [discrete, cont.]
+            codes = encoder.mean(x)[:, split.columns]  # [discrete, continuous]
         d_discrete = sum(b.n_dims for b in split.discrete)
         n = x.shape[0]
         if enumerate_all:

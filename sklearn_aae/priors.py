@@ -43,6 +43,9 @@ default: nothing, ``y`` is ignored; an int ``K``: the indices of its ``K``
 components; ``'any'``: any sortable labels); a prior with classes also gives
 its tensor side ``sample_classes`` and ``log_rbf_class_terms``. The private
 ``_TorchLaplace`` and ``_TorchUniform`` classes there are short worked examples.
+A discrete prior's tensor side also describes its support (``support()``, the
+blocks ``(width, kind)`` that choose the encoder's output heads, and
+``enumerate_support()`` for ``score_samples``); without them a prior is real.
 
 Examples
 --------
