@@ -9,6 +9,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 from ._base import BaseAutoencoder
 from ._devices import adam, autocast
 from ._networks import make_mlp
+from .priors import ConditionalPrior
 
 
 class _AdversarialRegularizer:
@@ -280,6 +281,14 @@ class AdversarialAutoencoder(BaseAutoencoder):
         self.discriminator_learning_rate = discriminator_learning_rate
         self.discriminator_steps = discriminator_steps
         self.instance_noise = instance_noise
+
+    def _check_prior_support(self):
+        if isinstance(self.prior, ConditionalPrior):
+            raise ValueError(
+                "ConditionalPrior trains with MMDAutoencoder only: its per-class "
+                "scales are learned through the MMD's closed forms, which the "
+                "adversarial game has no counterpart for. Use MMDAutoencoder."
+            )
 
     def _init_fitted_regularizer(self, seed):
         hidden = self._check_hidden_layer_sizes("discriminator_hidden_layer_sizes")

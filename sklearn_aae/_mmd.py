@@ -9,9 +9,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._base import BaseAutoencoder
-from ._kernels import _as_bandwidths, mmd2_unbiased, prior_kernel_terms
-from ._torch_priors import tensor_prior
-from .priors import _check_prior
+from ._kernels import (
+    _as_bandwidths,
+    grouped_mmd2_mean,
+    imq_rbf_quadrature,
+    mmd2_unbiased,
+    prior_kernel_terms,
+)
+from ._torch_priors import class_scale_rbf_log_terms, tensor_prior
+from .priors import ConditionalPrior, _check_prior
 
 # 'auto' bandwidths, as multiples of sqrt(n_components * prior variance).
 _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -53,6 +59,56 @@ class _MMDRegularizer:
             )
         Y = self.tprior.sample(Z.shape[0], self.generator)
         return mmd2_unbiased(Z, self.bandwidths, None, None, Y=Y, kernel=self.kernel)
+
+    def __call__(self, Z, y=None):
+        return {"regularization": self.evaluate(Z, y)}
+
+
+class _ConditionalMMDRegularizer:
+    """The MMD to a :class:`~sklearn_aae.priors.ConditionalPrior`.
+
+    The mean over the classes present in the batch of each class's unbiased
+    squared MMD to its own law (the base with the class's learned scales, read
+    from ``log_scales``, a :class:`~sklearn_aae._torch_priors._LearnedLogScales`,
+    at every call so that the scales learn through the closed forms); each
+    class has the same weight, whatever its number of rows in the batch
+    (:func:`~sklearn_aae._kernels.grouped_mmd2_mean`).
+    """
+
+    def __init__(self, prior, log_scales, bandwidths, kernel, n_dims, device):
+        kind, loc, scale = prior._factors(n_dims)
+        self.kind, self.kernel, self.log_scales = kind, kernel, log_scales
+        self.n_classes = log_scales.log_scale.shape[0]
+        f32 = dict(device=device, dtype=torch.float32)
+        self.loc = torch.as_tensor(loc, **f32)
+        self.scale = torch.as_tensor(scale, **f32)
+        bw64 = bandwidths.to(torch.float64).cpu()
+        self.bandwidths = bw64.to(**f32)
+        if kernel == "rbf":
+            self.rbf_bandwidths, self.scale_weights = self.bandwidths, None
+        else:  # the IMQ kernel's prior terms through its RBF scale mixture
+            rbf_bw, weights = imq_rbf_quadrature(bw64)
+            self.rbf_bandwidths, self.scale_weights = (
+                rbf_bw.to(**f32),
+                weights.to(**f32),
+            )
+
+    def evaluate(self, Z, y=None):
+        """The mean over classes of the squared MMD of their codes ``Z``."""
+        scales = self.scale * self.log_scales().exp()  # (K, d)
+        log_mean, log_pp = class_scale_rbf_log_terms(
+            self.kind, Z - self.loc, scales[y], scales, self.rbf_bandwidths
+        )
+        return grouped_mmd2_mean(
+            Z,
+            y,
+            self.n_classes,
+            self.bandwidths,
+            log_mean,
+            log_pp,
+            self.scale_weights,
+            self.kernel,
+        )
 
     def __call__(self, Z, y=None):
         return {"regularization": self.evaluate(Z, y)}
@@ -242,9 +298,17 @@ class MMDAutoencoder(BaseAutoencoder):
         self.bandwidth = bandwidth
 
     def _make_regularizer(self, tprior, generator):
-        return _MMDRegularizer(
-            tprior, _bandwidths(self.bandwidth, tprior), generator, self.kernel
-        )
+        bandwidths = _bandwidths(self.bandwidth, tprior)
+        if isinstance(self.prior_, ConditionalPrior):
+            return _ConditionalMMDRegularizer(
+                self.prior_,
+                self._prior_log_scales,
+                bandwidths,
+                self.kernel,
+                self.n_components,
+                self.device_,
+            )
+        return _MMDRegularizer(tprior, bandwidths, generator, self.kernel)
 
 
 def mmd_to_prior(Z, prior=None, *, kernel="rbf", bandwidth="auto"):

@@ -14,7 +14,6 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import _Data, _validate_rows
-from ._torch_priors import tensor_prior
 
 # Importance samples per row, and the share drawn from the prior.
 _N_IMPORTANCE = 128
@@ -73,10 +72,9 @@ class LikelihoodScoreMixin:
         check_is_fitted(self)
         X = _validate_rows(self, X)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        d = self.n_components
         priors = (
-            tensor_prior(self.prior_, d, torch.device("cpu")),
-            tensor_prior(self.prior_, d, self.device_),
+            self._tensor_prior(torch.device("cpu")),
+            self._tensor_prior(self.device_),
         )
         data = _Data(X, self.device_, stream=True)
         return log_likelihood(
