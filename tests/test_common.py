@@ -9,7 +9,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import sklearn_aae
 from sklearn_aae import AdversarialAutoencoder, LaplacePrior, MMDAutoencoder
 from sklearn_aae._base import BaseAutoencoder
-from sklearn_aae.priors import CategoricalPrior, GaussianPrior, ProductPrior
+from sklearn_aae.priors import (
+    CategoricalPrior,
+    ConditionalPrior,
+    GaussianPrior,
+    ProductPrior,
+)
 
 # Small networks and few epochs: the checks test the contract, not the fit.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
@@ -25,6 +30,8 @@ ESTIMATORS = [
         ),
         **FAST,
     ),
+    # Needs y (its tag says so): the checks pass labels.
+    MMDAutoencoder(prior=ConditionalPrior(), **FAST),
     AdversarialAutoencoder(discriminator_hidden_layer_sizes=(8,), **FAST),
     AdversarialAutoencoder(
         encoder="gaussian", discriminator_hidden_layer_sizes=(8,), **FAST
