@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from ._base import BaseAutoencoder
+from ._data import _label_weights
 from ._devices import adam, autocast
 from ._networks import make_mlp
 from .priors import ConditionalPrior
@@ -30,6 +31,11 @@ class _AdversarialRegularizer:
         Standard deviation of the noise added to every discriminator input.
     precision : {'float32', 'bfloat16'}
         Autocast of the discriminator's own update.
+    n_classes : int, default=0
+        With labels (``n_classes > 0``), the discriminator also reads a one-hot
+        of each row's class plus an "unlabelled" slot (``n_classes + 1``
+        inputs), and the prior sample paired with a row of class ``k`` is
+        drawn from component ``k`` (Makhzani et al. 2015, section 2.3).
     """
 
     def __init__(
@@ -42,17 +48,45 @@ class _AdversarialRegularizer:
         steps,
         instance_noise,
         precision,
+        n_classes=0,
     ):
         self.disc, self.optimizer = discriminator, optimizer
         self.tprior, self.generator = tprior, generator
         self.steps, self.noise = steps, float(instance_noise)
         self.precision = precision
+        self.n_classes = n_classes
 
     def _noisy(self, Z):
         if self.noise == 0.0:
             return Z
         eps = torch.randn(Z.shape, generator=self.generator, device=Z.device)
         return Z + self.noise * eps
+
+    def _inputs(self, Z, y, noisy=True):
+        """The discriminator's input: the codes (noised), then the label slots.
+
+        Without labels the codes alone; with them, the one-hot of each row's
+        class code, or of the last ("unlabelled") slot for ``-1`` (and for
+        every row when ``y`` is None).
+        """
+        Z = self._noisy(Z) if noisy else Z
+        if not self.n_classes:
+            return Z
+        K = self.n_classes
+        if y is None:
+            slots = torch.full((Z.shape[0],), K, device=Z.device)
+        else:
+            slots = torch.where(y >= 0, y, K)
+        one_hot = torch.nn.functional.one_hot(slots, K + 1).to(Z.dtype)
+        return torch.cat([Z, one_hot], dim=1)
+
+    def _prior_sample(self, n, y):
+        """Prior samples paired with the rows: class ``k``'s from component ``k``."""
+        real = self.tprior.sample(n, self.generator)
+        if not self.n_classes or y is None:
+            return real
+        by_class = self.tprior.sample_classes(y.clamp_min(0), self.generator)
+        return torch.where((y >= 0)[:, None], by_class, real)
 
     def _generator_logits(self, Z):
         # The discriminator's parameters are detached: the generator loss reaches
@@ -64,32 +98,56 @@ class _AdversarialRegularizer:
         fake = Z.detach()
         n = fake.shape[0]
         opt = self.optimizer
+        labels = None if y is None else torch.cat([y, y])
+        w = self._row_weights(y, n)
         for _ in range(self.steps):
-            real = self.tprior.sample(n, self.generator)
+            real = self._prior_sample(n, y)
+            inputs = self._inputs(torch.cat([real, fake]), labels)
             # The discriminator's own update may run in bfloat16 (precision);
             # its loss, and the generator loss below, are float32.
             with autocast(self.precision, Z.device):
-                logits = self.disc(self._noisy(torch.cat([real, fake])))
+                logits = self.disc(inputs)
             logits = logits.float()
             target = torch.zeros_like(logits)
             target[:n] = 1.0
-            d_loss = binary_cross_entropy_with_logits(logits, target)
+            d_loss = binary_cross_entropy_with_logits(
+                logits, target, weight=None if w is None else torch.cat([w, w])
+            )
             opt.zero_grad(set_to_none=True)
             d_loss.backward()
             opt.step()
         with torch.no_grad():
             accuracy = ((logits > 0).to(logits) == target).to(logits).mean()
         # Non-saturating generator loss -log D(z) on this batch's codes.
-        g_loss = softplus(-self._generator_logits(self._noisy(Z))).mean()
+        g_loss = self._mean(softplus(-self._generator_logits(self._inputs(Z, y))), w)
         return {
             "regularization": g_loss,
             "discriminator_loss": d_loss.detach(),
             "discriminator_accuracy": accuracy,
         }
 
+    def _row_weights(self, y, n):
+        """Rows' weights in the losses (``(n, 1)``, summing to ``n``), or None.
+
+        With labels, the labelled rows weigh at least half (see
+        ``_data.LABELLED_SHARE``), in the discriminator's loss (each prior
+        sample as its paired row) and in the generator loss; without, None:
+        the plain mean.
+        """
+        if not self.n_classes or y is None:
+            return None
+        labelled = y >= 0
+        w_labelled, w_unlabelled = _label_weights(labelled)
+        return (torch.where(labelled, w_labelled, w_unlabelled) * n)[:, None]
+
+    @staticmethod
+    def _mean(values, w):
+        return values.mean() if w is None else (values * w).mean()
+
     def evaluate(self, Z, y=None):
-        """The generator loss of the codes ``Z`` (``y`` is not used)."""
-        return softplus(-self._generator_logits(Z)).mean()
+        """The generator loss of the codes ``Z`` (with their labels ``y``)."""
+        logits = self._generator_logits(self._inputs(Z, y, noisy=False))
+        return self._mean(softplus(-logits), self._row_weights(y, Z.shape[0]))
 
 
 class AdversarialAutoencoder(BaseAutoencoder):
@@ -107,6 +165,16 @@ class AdversarialAutoencoder(BaseAutoencoder):
     paper's reconstruction and regularisation phases into a single encoder
     forward and backward pass per batch; the discriminator is not updated by the
     generator loss.
+
+    With labels, ``fit(X, y)`` (``-1`` for unlabelled rows) and a prior whose
+    components are classes (a :class:`~sklearn_aae.priors.GaussianMixturePrior`
+    of ``K`` components, labels ``0..K-1``), the paper's recipe (section 2.3):
+    the discriminator also reads a one-hot of the label with an extra
+    "unlabelled" slot (``K + 1`` inputs), and the prior sample paired with a
+    row of class ``k`` is drawn from component ``k`` with the same one-hot
+    (with the unlabelled slot, from the whole prior, for an unlabelled row).
+    The labelled rows weigh at least half of both losses. The label inputs
+    exist only when the fresh fit saw a labelled row; other priors ignore ``y``.
 
     Parameters
     ----------
@@ -196,6 +264,9 @@ class AdversarialAutoencoder(BaseAutoencoder):
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    classes_ : ndarray of shape (n_classes,)
+        Defined only after ``fit(X, y)`` with labelled rows and a prior whose
+        components are classes (``arange(K)`` for ``K`` components).
 
     See Also
     --------
@@ -290,13 +361,21 @@ class AdversarialAutoencoder(BaseAutoencoder):
                 "adversarial game has no counterpart for. Use MMDAutoencoder."
             )
 
+    def _n_label_inputs(self):
+        """Label inputs of the discriminator: ``len(classes_) + 1``, or 0 without."""
+        n_classes = len(getattr(self, "classes_", ()))
+        return n_classes + 1 if n_classes else 0
+
     def _init_fitted_regularizer(self, seed):
         hidden = self._check_hidden_layer_sizes("discriminator_hidden_layer_sizes")
         with torch.random.fork_rng(devices=[]):
             # The CPU generator only: torch.manual_seed would also reseed GPUs.
             torch.default_generator.manual_seed(seed + 1)
             self.discriminator_ = make_mlp(
-                self.n_components, hidden, 1, self.activation
+                self.n_components + self._n_label_inputs(),
+                hidden,
+                1,
+                self.activation,
             )
 
     def _regularizer_modules(self):
@@ -315,6 +394,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
             steps=self.discriminator_steps,
             instance_noise=self.instance_noise,
             precision=self.precision,
+            n_classes=len(getattr(self, "classes_", ())),
         )
 
     def _architecture_signature(self, hidden):
@@ -323,4 +403,5 @@ class AdversarialAutoencoder(BaseAutoencoder):
             "discriminator_hidden_layer_sizes": self._check_hidden_layer_sizes(
                 "discriminator_hidden_layer_sizes"
             ),
+            "discriminator_label_inputs": self._n_label_inputs(),
         }

@@ -31,7 +31,9 @@ from ._data import (
     _check_codes,
     _check_labels,
     _Data,
+    _label_codes,
     _n_batches,
+    _stratified_split,
     _validate_rows,
 )
 from ._devices import (
@@ -46,7 +48,7 @@ from ._networks import ACTIVATIONS, ENCODERS, build_networks, check_layer_sizes
 from ._scoring import LikelihoodScoreMixin
 from ._torch_priors import _LearnedLogScales, tensor_prior
 from ._utils import _check_n_samples, _seed_from
-from .priors import ConditionalPrior, _check_prior
+from .priors import ConditionalPrior, _check_prior, _prior_n_classes
 
 
 @dataclass
@@ -258,8 +260,13 @@ class BaseAutoencoder(
             Training data. Sparse matrices and memory-mapped arrays are streamed
             to the device a batch at a time.
         y : array-like of shape (n_samples,), default=None
-            Not used by this estimator (only checked to have one entry per
-            row), present for API consistency.
+            Class labels, ``-1`` for unlabelled rows (scikit-learn's
+            semi-supervised convention). With a prior whose components are
+            classes (``GaussianMixturePrior``, ``CategoricalPrior``: labels
+            ``0..K-1``), labelled codes of class ``k`` are matched to component
+            ``k`` and unlabelled codes to the whole prior, and ``classes_`` is
+            set; other priors ignore ``y`` (only checked to have one entry per
+            row). See the user guide's section on labels.
 
         Returns
         -------
@@ -279,8 +286,8 @@ class BaseAutoencoder(
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), default=None
-            Not used by this estimator (only checked to have one entry per
-            row), present for API consistency.
+            Labels, as in :meth:`fit`; ``classes_`` is kept from the first
+            call, and labels cannot be added if that call had none.
 
         Returns
         -------
@@ -398,8 +405,9 @@ class BaseAutoencoder(
         """Training and validation rows, sorted: ``(train_idx, val_idx)``.
 
         ``val_idx`` is None unless ``early_stopping`` holds rows out (never in
-        ``partial_fit``). The rows' labels are ``data.y``: stratifying the
-        validation rows on them belongs here.
+        ``partial_fit``). With labels (``data.y``) the split is stratified:
+        each class, and the unlabelled rows, are held out in proportion, and a
+        class keeps at least one training row (:func:`_data._stratified_split`).
         """
         n = data.n
         if not self.early_stopping or incremental:
@@ -412,7 +420,10 @@ class BaseAutoencoder(
                 f"validation and {n - n_val} training samples; both need at "
                 "least 2."
             )
-        perm = np.random.RandomState(seed).permutation(n)
+        rng = np.random.RandomState(seed)
+        if data.y is not None:
+            return _stratified_split(data.y.cpu().numpy(), n_val, rng)
+        perm = rng.permutation(n)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
     def _epoch(self, run):
@@ -500,26 +511,49 @@ class BaseAutoencoder(
                 torch.cuda.empty_cache()
 
     def _validate_input(self, X, y, reset):
-        """The training rows (at least 2) and their labels (one per row, or None)."""
+        """The training rows (at least 2) and their labels' codes (or None).
+
+        See :meth:`_encode_labels` for what becomes of ``y``.
+        """
         X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
         y = self._encode_labels(_check_labels(y, X.shape[0]), reset)
         self._check_labels_for_prior(y)
         return X, y
 
     def _encode_labels(self, y, reset):
-        """TEMPORARY (until the labels branch): codes of the sorted classes."""
-        if y is None or not isinstance(self.prior, ConditionalPrior):
-            return y
-        y = np.asarray(y).ravel()
-        unlabelled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(len(y), bool)
-        if unlabelled.all():
+        """``y`` as int64 class codes (``-1``: unlabelled), or None; sets ``classes_``.
+
+        The prior gives labels their meaning (its ``_n_classes()``, see
+        :mod:`sklearn_aae.priors`): a prior that ignores labels ignores ``y``
+        (None is returned, as PCA ignores ``y``); otherwise labels become codes
+        of ``classes_`` (:func:`_data._label_codes`). ``y`` with no labelled row
+        gives None too, so that it trains exactly as ``fit(X)``. A fresh fit
+        sets (or removes) ``classes_``; ``warm_start`` and ``partial_fit`` keep
+        it, and refuse labelled rows when the first fit had none.
+        """
+        if reset and hasattr(self, "classes_"):
+            del self.classes_
+        if y is None:
             return None
-        classes, codes = np.unique(y[~unlabelled], return_inverse=True)
-        if reset or not hasattr(self, "classes_"):
-            self.classes_ = classes
-        out = np.full(len(y), -1, dtype=np.int64)
-        out[~unlabelled] = codes
-        return out
+        prior = _check_prior(self.prior, self.n_components)
+        n_classes = _prior_n_classes(prior)
+        if n_classes is None:
+            return None
+        before = getattr(self, "classes_", None)
+        codes, classes = _label_codes(
+            y, n_classes, before, prior_name=type(prior).__name__
+        )
+        if codes is None:
+            return None
+        if not reset and before is None:
+            raise ValueError(
+                "y has labelled rows, but the estimator was first fit without "
+                "any: warm_start and partial_fit cannot add labels (the "
+                "regulariser was built without them). Fit afresh with "
+                "warm_start=False."
+            )
+        self.classes_ = classes
+        return codes
 
     def _check_labels_for_prior(self, codes):
         """A conditional prior needs a class for every row (``codes`` from

@@ -8,11 +8,17 @@ batches.
 
 import contextlib
 import mmap
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.utils.validation import _num_samples, check_array, validate_data
+from sklearn.utils.validation import (
+    _num_samples,
+    check_array,
+    column_or_1d,
+    validate_data,
+)
 
 # Rows per chunk at inference (transform, inverse_transform, sample).
 _INFERENCE_CHUNK = 4096
@@ -124,6 +130,196 @@ def _check_labels(y, n_samples):
             "needs one label per row (or y=None)."
         )
     return y
+
+
+# The label of an unlabelled row (scikit-learn's semi-supervised convention).
+UNLABELLED = -1
+
+
+def _unlabelled_mask(y):
+    """Where the 1-D labels ``y`` are ``-1`` (numeric, or -1 in an object array)."""
+    if y.dtype.kind in "iuf" or y.dtype == object:
+        return np.asarray(y == UNLABELLED, dtype=bool)
+    return np.zeros(y.shape[0], dtype=bool)  # strings, booleans: all labelled
+
+
+# The least share of a batch's regulariser given to its labelled rows.
+# Weighting every row equally (the share n_labelled / n) lets a few labels
+# drown: with 10% of labels the codes of a class often settled in another
+# class's component (a local minimum where the unlabelled codes still match the
+# whole prior), for the MMD and the adversarial regulariser alike.
+LABELLED_SHARE = 0.5
+
+
+def _label_weights(labelled, dtype=torch.float32):
+    """Per-row weights ``(w_labelled, w_unlabelled)`` of a batch, summing to 1.
+
+    The labelled rows (``labelled``, a boolean tensor) share ``s = max(n_L / n,
+    LABELLED_SHARE)`` of the weight (``0`` when there are none), the unlabelled
+    rows the rest: every row weighs ``1 / n`` once half the batch is labelled.
+    Tensors of shape ``()`` and ``dtype``, without a host synchronisation.
+    """
+    n = labelled.shape[0]
+    n_labelled = labelled.sum().to(dtype)
+    share = torch.where(
+        n_labelled > 0,
+        (n_labelled / n).clamp_min(LABELLED_SHARE),
+        torch.zeros_like(n_labelled),
+    )
+    w_labelled = share / n_labelled.clamp_min(1.0)
+    w_unlabelled = (1.0 - share) / (n - n_labelled).clamp_min(1.0)
+    return w_labelled, w_unlabelled
+
+
+def _integer_labels(labels, n_classes, prior_name):
+    """Labels that index a prior's ``n_classes`` components, as int64, or an error."""
+
+    def integer_like(v):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, Integral | Real):
+            return False
+        return isinstance(v, Integral) or (np.isfinite(v) and v == round(v))
+
+    if labels.dtype.kind not in "iu":
+        bad = [v for v in labels.tolist() if not integer_like(v)]
+        if not bad:
+            labels = labels.astype(np.float64)
+    else:
+        bad = []
+    if bad:
+        example = bad[0]
+        raise TypeError(
+            f"{prior_name} matches labels to its {n_classes} components by index: "
+            f"y must hold integers 0..{n_classes - 1}, and -1 for unlabelled rows; "
+            f"got {labels.dtype} labels such as {example!r}. Encode other labels "
+            "first, for example with sklearn.preprocessing.LabelEncoder."
+        )
+    labels = labels.astype(np.int64)
+    outside = np.unique(labels[(labels < 0) | (labels >= n_classes)])
+    if outside.size:
+        raise ValueError(
+            f"y has labels {outside.tolist()[:10]} but {prior_name} has "
+            f"{n_classes} components: labels must be 0..{n_classes - 1}, or -1 "
+            "for unlabelled rows."
+        )
+    return labels
+
+
+def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
+    """Labels as codes ``0..K-1`` of their classes, ``-1`` for unlabelled rows.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels; ``-1`` (numeric, or the int -1 in an object array) marks an
+        unlabelled row.
+    n_classes : int or 'any'
+        What the prior makes of labels (its ``_n_classes()``): an int ``K``,
+        labels are the indices ``0..K-1`` of its components (integer-like
+        values; ``classes_`` is ``arange(K)``, so a class may be absent); or
+        ``'any'``, labels are any sortable values, coded in sorted order
+        (``classes_`` the sorted unique labelled values, as scikit-learn's
+        classifiers have them).
+    classes : ndarray or None, default=None
+        The ``classes_`` of an earlier fit (``warm_start``, ``partial_fit``):
+        labels must then be among them (a subset is fine).
+    prior_name : str, default='the prior'
+        Named in error messages.
+
+    Returns
+    -------
+    codes : ndarray of int64 of shape (n_samples,) or None
+        ``None`` when no row is labelled: training is then that of ``fit(X)``.
+    classes : ndarray or None
+        The classes, ``classes`` unchanged when no row is labelled.
+
+    Examples
+    --------
+    >>> codes, classes = _label_codes([2, -1, 0], 3)
+    >>> codes.tolist(), classes.tolist()
+    ([2, -1, 0], [0, 1, 2])
+    >>> codes, classes = _label_codes(np.array(["b", "a", "b"], dtype=object), "any")
+    >>> codes.tolist(), classes.tolist()
+    ([1, 0, 1], ['a', 'b'])
+    """
+    y = column_or_1d(y, warn=True)
+    unlabelled = _unlabelled_mask(y)
+    if unlabelled.all():
+        return None, classes
+    labels = y[~unlabelled]
+    if n_classes == "any":
+        try:
+            found = np.unique(labels)
+        except TypeError as exc:
+            raise TypeError(
+                f"The labels of y cannot be sorted ({exc}); use labels of one "
+                "type, such as all strings or all integers."
+            ) from None
+        if classes is None:
+            classes = found
+        elif np.setdiff1d(found, classes).size:
+            raise ValueError(
+                f"y has classes {np.setdiff1d(found, classes).tolist()[:10]} not "
+                f"in classes_ {classes.tolist()[:10]} of the earlier fit; "
+                "warm_start and partial_fit keep the classes of the first fit."
+            )
+        values = np.searchsorted(classes, labels)
+    else:
+        values = _integer_labels(labels, n_classes, prior_name)
+        if classes is not None and len(classes) != n_classes:
+            raise ValueError(
+                f"{prior_name} has {n_classes} components but the estimator was "
+                f"fit with {len(classes)} classes; warm_start and partial_fit "
+                "keep the classes of the first fit."
+            )
+        classes = np.arange(n_classes) if classes is None else classes
+    codes = np.full(y.shape[0], UNLABELLED, dtype=np.int64)
+    codes[~unlabelled] = values
+    return codes, classes
+
+
+def _stratified_split(codes, n_val, rng):
+    """``(train_idx, val_idx)``, sorted, with ``n_val`` rows held out per class.
+
+    Each class (and the unlabelled rows, ``-1``, as one more group) gives the
+    validation set its share of ``n_val`` (largest remainders, ties broken at
+    random), but a class keeps at least one training row while another group
+    can give the row instead: with few labels, no class is wholly held out.
+
+    Parameters
+    ----------
+    codes : ndarray of int of shape (n_samples,)
+    n_val : int
+        Validation rows, ``0 < n_val < n_samples``.
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    train_idx, val_idx : ndarray of int
+
+    Examples
+    --------
+    >>> codes = np.array([0, 0, 1, 1, 1, 1, -1, -1, -1, -1])
+    >>> train, val = _stratified_split(codes, 5, np.random.RandomState(0))
+    >>> np.bincount(codes[val] + 1).tolist()  # 2 unlabelled, one 0, two 1s
+    [2, 1, 2]
+    """
+    groups, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    n = codes.shape[0]
+    quota = counts * n_val / n
+    take = np.floor(quota).astype(np.int64)
+    keep_one = np.where(groups >= 0, np.maximum(counts - 1, 0), counts)
+    take = np.minimum(take, keep_one)
+    order = np.lexsort((rng.rand(groups.size), -(quota - np.floor(quota))))
+    for limit in (keep_one, counts):  # relax "keep one" only if nothing else fits
+        for g in np.resize(order, order.size * int(n_val)):
+            if take.sum() == n_val:
+                break
+            if take[g] < limit[g]:
+                take[g] += 1
+    rows = [rng.permutation(np.flatnonzero(inverse == g)) for g in range(groups.size)]
+    val = [r[:t] for r, t in zip(rows, take, strict=True)]
+    val_idx = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(n), val_idx), val_idx
 
 
 def _check_codes(Z, n_components, name):

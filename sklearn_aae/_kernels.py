@@ -433,6 +433,34 @@ def gaussian_mixture_rbf_log_mean_prior(means, covariances, log_weights, bandwid
     return torch.logsumexp(log_w + log_scale - 0.5 * quad, dim=-1)
 
 
+def gaussian_rbf_log_mean_prior_by_component(covariances, bandwidths):
+    """``log E_{y, y' ~ N_k} k_l(y, y')`` per RBF scale and Gaussian component.
+
+    Two independent draws of one component ``N(mu_k, S_k)`` differ by a
+    ``N(0, 2 S_k)`` vector, so the term is ``-1/2 log det(I + 2 S_k / l^2)``;
+    the prior-prior terms of a class-conditional MMD.
+
+    Parameters
+    ----------
+    covariances : Tensor of shape (K, d, d)
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B, K)
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = gaussian_rbf_log_mean_prior_by_component(
+    ...     torch.eye(1)[None].double(), torch.ones(1).double())
+    >>> round(float(v.exp()), 4)  # 1 / sqrt(3)
+    0.5774
+    """
+    _, log_scale = _inverse_and_log_scale(2.0 * covariances, bandwidths)
+    return log_scale
+
+
 def gaussian_mixture_rbf_mean_prior(
     means, covariances, log_weights, bandwidths, scale_weights=None
 ):
@@ -609,6 +637,157 @@ def prior_kernel_terms(tprior, bandwidths, kernel="rbf"):
     if kernel == "rbf":
         return tprior.rbf_terms(bandwidths)
     return tprior.rbf_terms(*imq_rbf_quadrature(bandwidths))
+
+
+def prior_class_kernel_terms(tprior, bandwidths, kernel="rbf"):
+    """Closed-form per-class prior terms ``(mean_fn, pp)``, or ``None``.
+
+    For a prior whose classes are its components ``p_k`` (see
+    ``log_rbf_class_terms`` in ``sklearn_aae/_torch_priors.py``):
+    ``mean_fn(Z, codes)`` is ``E_{y ~ p_{c_i}} k(z_i, y)`` for each row, with
+    ``c_i`` the row's class code, and ``pp`` of shape ``(K,)`` is
+    ``E_{y, y' ~ p_k} k(y, y')``; for the ``'rbf'`` kernel (the mean over the
+    bandwidths) or the ``'imq'`` kernel (through :func:`imq_rbf_quadrature`).
+    ``None`` when the prior has no such closed form.
+
+    Parameters
+    ----------
+    tprior : tensor-side prior
+        With ``log_rbf_class_terms(bandwidths)``, or without it (or ``None``).
+    bandwidths : Tensor of shape (B,)
+    kernel : {'rbf', 'imq'}, default='rbf'
+
+    Returns
+    -------
+    terms : tuple (mean_fn, pp) or None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_aae._torch_priors import tensor_prior
+    >>> from sklearn_aae.priors import CategoricalPrior
+    >>> tprior = tensor_prior(CategoricalPrior(3), dtype=torch.float64)
+    >>> mean_fn, pp = prior_class_kernel_terms(tprior, torch.tensor([1.0]))
+    >>> mean_fn(torch.eye(3, dtype=torch.float64), torch.tensor([0, 1, 2])).tolist()
+    [1.0, 1.0, 1.0]
+    >>> pp.tolist()
+    [1.0, 1.0, 1.0]
+    """
+    if kernel not in ("rbf", "imq"):
+        raise ValueError(f"kernel must be 'rbf' or 'imq', got {kernel!r}.")
+    class_terms = getattr(tprior, "log_rbf_class_terms", None)
+    if class_terms is None:
+        return None
+    bandwidths = bandwidths.to(torch.float64).cpu()
+    if kernel == "rbf":
+        bw, sw = bandwidths, torch.full_like(bandwidths, 1.0 / bandwidths.numel())
+    else:
+        bw, sw = imq_rbf_quadrature(bandwidths)
+    log_mean_fn, log_pp64 = class_terms(bw)
+    log_sw64 = torch.log(sw)
+    pp = torch.logsumexp(log_pp64 + log_sw64[:, None], 0).exp()
+    pp = pp.to(tprior.device, tprior.dtype)
+    log_sw = log_sw64.to(tprior.device, tprior.dtype)[:, None]
+
+    def mean_fn(Z, codes):
+        log_terms = log_mean_fn(Z)  # (B, n, K)
+        index = codes.reshape(1, -1, 1).expand(log_terms.shape[0], -1, 1)
+        own = _floor_log(log_terms.gather(2, index).squeeze(2))  # (B, n)
+        return torch.logsumexp(own + log_sw, 0).exp()
+
+    return mean_fn, pp
+
+
+def _group_pair_means(Z, H, counts, bandwidths, kernel):
+    """Per group, the mean of ``k(z_i, z_j)`` over its pairs ``i != j``.
+
+    ``H`` is the ``(n, G)`` one-hot matrix of the rows' groups. A group of one
+    row gets ``k(z, z) = 1`` (its V-statistic); an empty one 1 too (unused).
+    """
+    n = Z.shape[0]
+    K = kernel_from_distances(squared_distances(Z), bandwidths, kernel)
+    K = K * (1.0 - torch.eye(n, dtype=K.dtype, device=K.device))
+    sums = ((H.T @ K) * H.T).sum(1)
+    pairs = counts * (counts - 1.0)
+    return torch.where(counts >= 2, sums / pairs.clamp_min(1.0), torch.ones_like(sums))
+
+
+def grouped_mmd2_sum(
+    Z,
+    groups,
+    n_groups,
+    bandwidths,
+    prior_mean,
+    prior_prior,
+    Y=None,
+    Y_groups=None,
+    kernel="rbf",
+    group_weights=None,
+):
+    """``sum_g w_g n_g MMD^2(Z_g, p_g)``: each group of codes against its own prior.
+
+    The rows of group ``g`` (``n_g`` of them) are compared with the
+    distribution ``p_g`` by the unbiased squared MMD of :func:`mmd2_unbiased`
+    (the code-code term a U-statistic over the group's pairs); a group of one
+    row, which has no pair, by its V-statistic ``1 - 2 E_p k(z, .) + E_pp k``,
+    the squared distance between the code's kernel embedding and ``p_g``'s
+    (the code-code term is ``k(z, z) = 1``, so its gradient is the cross term
+    alone). The terms are weighted by the groups' row counts ``n_g`` times
+    ``group_weights`` (default 1) and summed; with weights ``1 / n`` they are
+    the mean over rows. Shapes are fixed (masks, no indexing), so there is no
+    host synchronisation.
+
+    The prior side is closed-form, ``prior_mean`` (shape ``(n,)``, each row's
+    ``E_{y ~ p_{g_i}} k(z_i, y)``) and ``prior_prior`` (shape ``(n_groups,)``),
+    or sampled: ``Y`` with its groups ``Y_groups``, at least two samples for
+    every group that has rows (the cross term a mean over the group's pairs of
+    code and sample, the prior-prior term a U-statistic over its samples).
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    groups : Tensor of int64 of shape (n,)
+        Group of each row, in ``0..n_groups - 1``.
+    n_groups : int
+    bandwidths : Tensor of shape (B,)
+    prior_mean : Tensor of shape (n,) or None
+    prior_prior : Tensor of shape (n_groups,) or None
+    Y : Tensor of shape (m, d), default=None
+    Y_groups : Tensor of int64 of shape (m,), default=None
+    kernel : {'rbf', 'imq'}, default='rbf'
+    group_weights : Tensor of shape (n_groups,), default=None
+        Weight of each row of a group (``None``: 1).
+
+    Returns
+    -------
+    total : Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z, Y = torch.randn(400, 2, generator=g), torch.randn(400, 2, generator=g)
+    >>> groups = torch.arange(400) % 2
+    >>> total = grouped_mmd2_sum(Z, groups, 2, torch.tensor([1.0]), None, None,
+    ...                          Y=Y, Y_groups=groups)
+    >>> abs(float(total)) / 400 < 0.01
+    True
+    """
+    H = torch.nn.functional.one_hot(groups, n_groups).to(Z.dtype)
+    counts = H.sum(0)
+    qq = _group_pair_means(Z, H, counts, bandwidths, kernel)
+    if Y is None:
+        cross = H.T @ prior_mean  # sum over each group's rows
+        pp = prior_prior
+    else:
+        HY = torch.nn.functional.one_hot(Y_groups, n_groups).to(Z.dtype)
+        m = HY.sum(0)
+        KZY = kernel_from_distances(squared_distances(Z, Y), bandwidths, kernel)
+        cross = ((H.T @ KZY) * HY.T).sum(1) / m.clamp_min(1.0)
+        pp = _group_pair_means(Y, HY, m, bandwidths, kernel)
+    if group_weights is not None:
+        counts, cross = counts * group_weights, cross * group_weights
+    return (counts * (qq + pp)).sum() - 2.0 * cross.sum()
 
 
 # ----------------------------------------------------------- factorised priors
@@ -970,7 +1149,7 @@ def diagonal_gaussian_rbf_log_mean_prior(scale, bandwidths):
     return (0.5 * torch.log(l2 / (l2 + 2.0 * scale * scale))).sum(-1)
 
 
-def _group_pair_means(Z, groups, counts, bandwidths, kernel):
+def _within_group_pair_means(Z, groups, counts, bandwidths, kernel):
     """Per group, the mean of ``k(z_i, z_j)`` over its pairs ``i != j``.
 
     The rows are gathered into a ``(G, m, d)`` block, ``m`` the largest group
@@ -1008,7 +1187,7 @@ def grouped_mmd2_mean(
     their logs per kernel scale. The result is ``mean_g MMD^2_g`` over the
     groups that have rows, each group with the same weight whatever its size
     (the weighting of time-contrastive learning's segments). The pairs are
-    formed within groups only (:func:`_group_pair_means`: one host
+    formed within groups only (:func:`_within_group_pair_means`: one host
     synchronisation, for the size of the largest group).
 
     Parameters
@@ -1060,5 +1239,5 @@ def grouped_mmd2_mean(
     row_weight = (group_weight / counts.clamp_min(1.0))[groups]  # c_g / n_g
     qp = (torch.logsumexp(_floor_log(log_mean) + log_sw, 0).exp() * row_weight).sum()
     pp = (torch.logsumexp(log_pp + log_sw, 0).exp() * group_weight).sum()
-    qq = _group_pair_means(Z, groups, counts, bandwidths.to(Z), kernel)
+    qq = _within_group_pair_means(Z, groups, counts, bandwidths.to(Z), kernel)
     return (group_weight * qq).sum() - 2.0 * qp + pp

@@ -9,11 +9,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._base import BaseAutoencoder
+from ._data import _label_weights
 from ._kernels import (
     _as_bandwidths,
     grouped_mmd2_mean,
+    grouped_mmd2_sum,
     imq_rbf_quadrature,
     mmd2_unbiased,
+    prior_class_kernel_terms,
     prior_kernel_terms,
 )
 from ._torch_priors import class_scale_rbf_log_terms, tensor_prior
@@ -37,18 +40,43 @@ def _bandwidths(bandwidth, tprior):
 
 
 class _MMDRegularizer:
-    """Squared MMD of a batch of codes to the prior (closed form or sampled)."""
+    """Squared MMD of a batch of codes to the prior (closed form or sampled).
 
-    def __init__(self, tprior, bandwidths, generator, kernel="rbf"):
+    With labels (``n_classes > 0`` and ``y`` given), each labelled row's code is
+    compared with its class's component and the unlabelled codes with the
+    whole prior: see :meth:`evaluate`.
+    """
+
+    def __init__(self, tprior, bandwidths, generator, kernel="rbf", n_classes=0):
         self.tprior, self.generator, self.kernel = tprior, generator, kernel
+        self.n_classes = n_classes
         self.bandwidths = bandwidths.to(tprior.device, tprior.dtype)
         terms = prior_kernel_terms(tprior, bandwidths, kernel)
         self.closed_form = terms is not None
         if self.closed_form:
             self.prior_mean, self.prior_prior = terms
+        self.class_terms = None
+        if n_classes and self.closed_form:
+            self.class_terms = prior_class_kernel_terms(tprior, bandwidths, kernel)
 
     def evaluate(self, Z, y=None):
-        """The squared MMD of the codes ``Z`` to the prior (``y`` is not used)."""
+        """The squared MMD of the codes ``Z`` to the prior.
+
+        ``y`` (int64 class codes, ``-1`` for unlabelled rows, or None) splits the
+        rows into groups: the rows of class ``k``, matched to the prior's
+        component ``k``, and the unlabelled rows, matched to the whole prior.
+        The value is ``(1 - s) MMD^2_unlabelled + s sum_k (n_k / n_L)
+        MMD^2_k`` with ``s = max(n_L / n, 1/2)`` (``0`` without labelled rows):
+        rows count equally when at least half of the batch is labelled, and
+        the labelled rows keep half the weight when they are fewer (see
+        ``_data.LABELLED_SHARE``). A group of one row counts by its
+        V-statistic (see :func:`grouped_mmd2_sum`).
+        """
+        if y is None:
+            return self._mmd2(Z)
+        return self._mmd2_by_class(Z, y)
+
+    def _mmd2(self, Z):
         if self.closed_form:
             return mmd2_unbiased(
                 Z,
@@ -59,6 +87,49 @@ class _MMDRegularizer:
             )
         Y = self.tprior.sample(Z.shape[0], self.generator)
         return mmd2_unbiased(Z, self.bandwidths, None, None, Y=Y, kernel=self.kernel)
+
+    def _group_weights(self, labelled, dtype):
+        """Weight per row of each group: labelled classes, then the unlabelled."""
+        w_labelled, w_unlabelled = _label_weights(labelled, dtype)
+        return torch.cat([w_labelled.expand(self.n_classes), w_unlabelled.reshape(1)])
+
+    def _mmd2_by_class(self, Z, y):
+        K = self.n_classes
+        labelled = y >= 0
+        codes = y.clamp_min(0)
+        groups = torch.where(labelled, y, K)  # group K: unlabelled, the whole prior
+        weights = self._group_weights(labelled, Z.dtype)
+        if self.class_terms is not None:
+            class_mean, class_pp = self.class_terms
+            mean = torch.where(labelled, class_mean(Z, codes), self.prior_mean(Z))
+            pp = torch.cat([class_pp, self.prior_prior.reshape(1)])
+            return grouped_mmd2_sum(
+                Z,
+                groups,
+                K + 1,
+                self.bandwidths,
+                mean,
+                pp,
+                kernel=self.kernel,
+                group_weights=weights,
+            )
+        # Twice as many prior samples as rows, per group (so each group has 2+).
+        n = Z.shape[0]
+        whole = self.tprior.sample(2 * n, self.generator)
+        by_class = self.tprior.sample_classes(codes.repeat(2), self.generator)
+        Y = torch.where(labelled.repeat(2)[:, None], by_class, whole)
+        return grouped_mmd2_sum(
+            Z,
+            groups,
+            K + 1,
+            self.bandwidths,
+            None,
+            None,
+            Y=Y,
+            Y_groups=groups.repeat(2),
+            kernel=self.kernel,
+            group_weights=weights,
+        )
 
     def __call__(self, Z, y=None):
         return {"regularization": self.evaluate(Z, y)}
@@ -126,6 +197,13 @@ class MMDAutoencoder(BaseAutoencoder):
     ``sample(n_samples, random_state)`` method works as a prior too: the prior
     terms are then estimated from as many prior samples as the batch has rows.
     There is no adversary and no inner loop.
+
+    With labels, ``fit(X, y)`` (``-1`` for unlabelled rows) and a prior whose
+    components are classes (a :class:`~sklearn_aae.priors.GaussianMixturePrior`
+    of ``K`` components, labels ``0..K-1``), the codes of class ``k`` are
+    matched to component ``k`` by the same closed-form MMD and the unlabelled
+    codes to the whole prior; the labelled rows weigh at least half of each
+    batch's MMD (see the user guide). Other priors ignore ``y``.
 
     Parameters
     ----------
@@ -222,6 +300,10 @@ class MMDAutoencoder(BaseAutoencoder):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
+    classes_ : ndarray of shape (n_classes,)
+        Defined only after ``fit(X, y)`` with labelled rows and a prior whose
+        components are classes: for a mixture of ``K`` components,
+        ``arange(K)`` (label ``k`` is component ``k``).
 
     See Also
     --------
@@ -308,7 +390,13 @@ class MMDAutoencoder(BaseAutoencoder):
                 self.n_components,
                 self.device_,
             )
-        return _MMDRegularizer(tprior, bandwidths, generator, self.kernel)
+        return _MMDRegularizer(
+            tprior,
+            bandwidths,
+            generator,
+            self.kernel,
+            n_classes=len(getattr(self, "classes_", ())),
+        )
 
 
 def mmd_to_prior(Z, prior=None, *, kernel="rbf", bandwidth="auto"):

@@ -39,6 +39,20 @@ the ``(B, n, K)`` terms ``log(pi_k E_{y ~ p_k} k_{l_b}(z_i, y))`` per scale and
 component (floored): their log-sum-exp over ``K`` is ``log_mean_fn``, and a
 class-conditional MMD reads one component's column.
 
+Priors whose labels mean something (a public prior's ``_n_classes()`` is not
+``None``; see :mod:`sklearn_aae.priors`) have, on the tensor side,
+
+- ``sample_classes(codes, generator)``: a ``(n, n_dims)`` tensor whose row
+  ``i`` is drawn from class ``codes[i]``'s component (codes in ``0..K-1``), for
+  the adversarial regulariser and the sampled MMD;
+- ``log_rbf_class_terms(bandwidths)``: ``(log_mean_fn, log_pp)``, the kernel
+  means of each class's component alone (not weighted by its mixture weight):
+  ``log_mean_fn(Z)`` of shape ``(B, n, K)`` is
+  ``log E_{y ~ p_k} k_{l_b}(z_i, y)`` (floored) and ``log_pp`` of shape
+  ``(B, K)`` (float64, on the CPU) is ``log E_{y, y' ~ p_k} k_{l_b}(y, y')``;
+  or ``log_rbf_class_terms = None`` when there is no closed form (the MMD then
+  samples each class with ``sample_classes``).
+
 :class:`_TorchLaplace` and :class:`_TorchUniform` are short worked examples.
 
 A :class:`~sklearn_aae.priors.ConditionalPrior` has learned per-class scales:
@@ -66,6 +80,7 @@ from ._kernels import (
     gaussian_mixture_rbf_log_terms,
     gaussian_mixture_rbf_mean,
     gaussian_mixture_rbf_mean_prior,
+    gaussian_rbf_log_mean_prior_by_component,
     laplace_rbf_log_mean,
     laplace_rbf_log_mean_prior,
     uniform_rbf_log_mean,
@@ -181,6 +196,19 @@ class _TorchMixture:
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         return self.means[comp] + torch.einsum("nij,nj->ni", self.scale_tril[comp], eps)
 
+    def sample_classes(self, codes, generator):
+        """Row ``i`` drawn from the component ``codes[i]``."""
+        eps = torch.randn(
+            codes.shape[0],
+            self.n_dims,
+            generator=generator,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        return self.means[codes] + torch.einsum(
+            "nij,nj->ni", self.scale_tril[codes], eps
+        )
+
     def log_prob(self, Z):
         diff = Z[:, None, :] - self.means[None]  # (n, K, d)
         white = torch.einsum("kij,nkj->nki", self._tril_inv, diff)  # L^{-1} diff
@@ -226,6 +254,26 @@ class _TorchMixture:
             return log_terms.reshape(Z.shape[0], B, K).transpose(0, 1)
 
         return log_terms_fn
+
+    def log_rbf_class_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)`` per scale and component, unweighted."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        B, K = bw64.shape[0], self._means64.shape[0]
+        # Equal weights (a well-centred expansion), removed again below.
+        log_k = math.log(K)
+        factors = gaussian_mixture_rbf_factors(
+            self._means64,
+            self._cov64,
+            torch.full((K,), -log_k, dtype=torch.float64),
+            bw64,
+            torch.ones_like(bw64),
+        ).to(self.device, self.dtype)
+
+        def log_mean_fn(Z):
+            log_terms = gaussian_mixture_rbf_log_terms(Z, factors) + log_k
+            return _floor_log(log_terms).reshape(Z.shape[0], B, K).transpose(0, 1)
+
+        return log_mean_fn, gaussian_rbf_log_mean_prior_by_component(self._cov64, bw64)
 
     def log_rbf_scale_terms(self, bandwidths):
         """``(log_mean_fn, log_pp)`` per RBF scale (see the module docstring)."""
@@ -437,7 +485,11 @@ class _TorchCategorical(_PerScaleClosedForm):
 
     def sample(self, n, generator):
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        return torch.nn.functional.one_hot(k, self.n_dims).to(self.dtype)
+        return self.sample_classes(k, generator)
+
+    def sample_classes(self, codes, generator):
+        """The vertex ``e_k`` for each code ``k`` (nothing is random)."""
+        return torch.nn.functional.one_hot(codes, self.n_dims).to(self.dtype)
 
     def log_prob(self, Z):
         """The pmf: ``log w_k`` at the vertex ``e_k``, ``-inf`` off the vertices."""
@@ -467,6 +519,17 @@ class _TorchCategorical(_PerScaleClosedForm):
             return torch.logsumexp(log_terms_fn(Z), dim=-1)
 
         return log_mean_fn, categorical_rbf_log_mean_prior(self._weights64, bw64)
+
+    def log_rbf_class_terms(self, bandwidths):
+        """``(log_mean_fn, log_pp)``: ``log k_l(z, e_k)`` and ``k(e_k, e_k) = 1``."""
+        bw64 = bandwidths.to(torch.float64).cpu()
+        bw = bw64.to(self.device, self.dtype)
+        zero = torch.zeros(self.n_dims, device=self.device, dtype=self.dtype)
+
+        def log_mean_fn(Z):
+            return categorical_rbf_log_terms(Z, zero, bw)
+
+        return log_mean_fn, torch.zeros(bw64.shape[0], self.n_dims, dtype=torch.float64)
 
 
 class _TorchBernoulli(_PerScaleClosedForm):

@@ -115,6 +115,19 @@ class BasePrior(BaseEstimator):
     def _build_tensor_prior(self, n_dims, device, dtype):  # pragma: no cover
         raise NotImplementedError
 
+    def _n_classes(self):
+        """What this prior makes of labels ``y`` in ``fit(X, y)``.
+
+        ``None`` (the default): the prior ignores labels, as PCA ignores ``y``.
+        An int ``K``: labels are the indices ``0..K-1`` of its components, and
+        labelled codes of class ``k`` are matched to component ``k`` (its
+        tensor side then has ``sample_classes`` and ``log_rbf_class_terms``,
+        see ``sklearn_aae/_torch_priors.py``). ``'any'``: labels are any
+        sortable values, coded ``0..K-1`` in sorted order, and the prior
+        adapts to their number (a conditional prior).
+        """
+        return None
+
     def _checked_n_dims(self, n_dims=None):
         """Validate the parameters and the code width ``n_dims`` (None: default)."""
         self._validate_params()
@@ -405,6 +418,10 @@ class GaussianMixturePrior(BasePrior):
     def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchMixture(*self._mixture_params(n_dims), device, dtype)
 
+    def _n_classes(self):
+        """Labels ``0..K-1`` are the components: class ``k`` to component ``k``."""
+        return int(np.asarray(self.means).shape[0])
+
 
 class LaplacePrior(_LocScalePrior):
     """Prior with independent Laplace coordinates, ``Laplace(loc, scale)``.
@@ -625,6 +642,10 @@ class CategoricalPrior(BasePrior):
 
     def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchCategorical(self._weights(), device, dtype)
+
+    def _n_classes(self):
+        """Labels ``0..K-1`` are the categories: class ``k`` to the vertex ``e_k``."""
+        return int(self.n_categories)
 
 
 class BernoulliPrior(BasePrior):
@@ -953,6 +974,12 @@ class ConditionalPrior(BasePrior):
         """The mixture over classes with the fitted ``scales`` (K, d) and weights."""
         kind, loc, scale = self._factors(scales.shape[1])
         return _TorchScaleMixture(kind, loc, scale * scales, weights, device, dtype)
+
+
+def _prior_n_classes(prior):
+    """A validated prior's ``_n_classes()``: None, an int or 'any' (None without it)."""
+    n_classes = getattr(prior, "_n_classes", None)
+    return None if n_classes is None else n_classes()
 
 
 def _check_prior(prior, n_dims):

@@ -983,6 +983,14 @@ class _LabelCheckingRegularizer:
         return Z.sum() * 0.0
 
 
+class _AnyLabelsPrior(GaussianPrior):
+    """A standard normal that keeps labels of any number of classes (as a
+    conditional prior would), so that they reach the regulariser."""
+
+    def _n_classes(self):
+        return "any"
+
+
 def _label_checking(cls):
     """``cls`` whose regulariser is the stub and whose encoder copies the row id."""
 
@@ -1016,9 +1024,14 @@ def test_labels_travel_aligned_with_their_rows(make, kind, tmp_path):
         X = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="r", shape=X.shape)
     base = make(hidden_layer_sizes=(), batch_size=16, max_iter=2)
     est = _label_checking(type(base))(
-        **{**base.get_params(), "early_stopping": True, "validation_fraction": 0.25}
+        **{
+            **base.get_params(),
+            "prior": _AnyLabelsPrior(),
+            "early_stopping": True,
+            "validation_fraction": 0.25,
+        }
     )
-    est.fit(X, np.arange(n))  # label = row id
+    est.fit(X, np.arange(n))  # label = row id (classes_ = arange(n): code = id)
 
     stub = est.stub_  # (each batch was checked as it came)
     # Each epoch sees every training row once, validation the other rows.
@@ -1043,10 +1056,12 @@ def test_labels_must_have_one_entry_per_row(make, method):
 
 
 @parametrize_factories
-def test_labels_are_ignored_by_the_public_estimators(make):
-    # Numeric or string labels (as a Pipeline passes them) change nothing yet.
+def test_labels_are_ignored_by_priors_without_classes(make):
+    # Numeric or string labels (as a Pipeline passes them) change nothing with
+    # a prior that gives labels no meaning (here the default standard normal).
     plain = make().fit(X_DIGITS)
     for y in (Y_DIGITS, Y_DIGITS.astype(str)):
         est = make().fit(X_DIGITS, y)
         assert est.loss_curve_ == plain.loss_curve_
         assert_array_equal(est.transform(X_DIGITS), plain.transform(X_DIGITS))
+        assert not hasattr(est, "classes_")
