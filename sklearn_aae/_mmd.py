@@ -303,7 +303,16 @@ class MMDAutoencoder(BaseAutoencoder):
     classes_ : ndarray of shape (n_classes,)
         Defined only after ``fit(X, y)`` with labelled rows and a prior whose
         components are classes: for a mixture of ``K`` components,
-        ``arange(K)`` (label ``k`` is component ``k``).
+        ``arange(K)`` (label ``k`` is component ``k``); for a
+        :class:`~sklearn_aae.priors.ConditionalPrior`, the sorted labels.
+    prior_scales_ : ndarray of shape (n_classes, n_components)
+        With a :class:`~sklearn_aae.priors.ConditionalPrior`: the learned scale
+        factors of each class (row ``k`` for ``classes_[k]``), normalised so
+        that their log is centred over the classes in every coordinate.
+    prior_weights_ : ndarray of shape (n_classes,)
+        With a :class:`~sklearn_aae.priors.ConditionalPrior`: the classes'
+        frequencies in the training labels, the weights of the fitted
+        mixture that ``sample`` draws from.
 
     See Also
     --------
