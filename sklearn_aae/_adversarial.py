@@ -10,6 +10,7 @@ from ._base import BaseAutoencoder
 from ._data import _label_weights
 from ._devices import adam, autocast
 from ._networks import make_mlp
+from .priors import ConditionalPrior
 
 
 class _AdversarialRegularizer:
@@ -351,6 +352,14 @@ class AdversarialAutoencoder(BaseAutoencoder):
         self.discriminator_learning_rate = discriminator_learning_rate
         self.discriminator_steps = discriminator_steps
         self.instance_noise = instance_noise
+
+    def _check_prior_support(self):
+        if isinstance(self.prior, ConditionalPrior):
+            raise ValueError(
+                "ConditionalPrior trains with MMDAutoencoder only: its per-class "
+                "scales are learned through the MMD's closed forms, which the "
+                "adversarial game has no counterpart for. Use MMDAutoencoder."
+            )
 
     def _n_label_inputs(self):
         """Label inputs of the discriminator: ``len(classes_) + 1``, or 0 without."""

@@ -52,9 +52,9 @@ from ._networks import (
     head_layout,
 )
 from ._scoring import LikelihoodScoreMixin
-from ._torch_priors import code_support, tensor_prior
+from ._torch_priors import _LearnedLogScales, code_support, tensor_prior
 from ._utils import _check_n_samples, _seed_from
-from .priors import _check_prior, _prior_n_classes
+from .priors import ConditionalPrior, _check_prior, _prior_n_classes
 
 
 @dataclass
@@ -180,18 +180,31 @@ class BaseAutoencoder(
         """Fitted modules owned by the regulariser (moved and pickled with the rest)."""
         return {}
 
+    def _prior_modules(self):
+        """Fitted modules of the prior's learned parameters (a
+        :class:`~sklearn_aae.priors.ConditionalPrior`'s scales): moved, pickled
+        and checkpointed with the networks, and trained by their optimiser."""
+        scales = getattr(self, "_prior_log_scales", None)
+        return {} if scales is None else {"_prior_log_scales": scales}
+
+    def _check_prior_support(self):
+        """Refuse, before any work, a prior this estimator cannot train with."""
+
     def _architecture_signature(self, hidden):
         """What must not change under ``warm_start`` and ``partial_fit``.
 
         Stored at a fresh fit and compared at every later one; subclasses add
         their own networks' settings.
         """
+        conditional = isinstance(self.prior_, ConditionalPrior)
         return {
             "n_components": self.n_components,
             "encoder": self.encoder,
             "hidden_layer_sizes": hidden,
             "activation": self.activation,
             "heads": head_layout(self._heads()),
+            # a ConditionalPrior learns one scale vector per class
+            "conditional_prior_classes": len(self.classes_) if conditional else None,
         }
 
     def _heads(self):
@@ -243,6 +256,8 @@ class BaseAutoencoder(
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # A ConditionalPrior learns a law per class of y: fit needs y.
+        tags.target_tags.required = isinstance(self.prior, ConditionalPrior)
         return tags
 
     # -------------------------------------------------------------------- fit
@@ -294,6 +309,7 @@ class BaseAutoencoder(
     def _fit(self, X, y, incremental):
         """The training loop: start, then epochs until a stop, then end."""
         fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)
+        self._check_prior_support()
         X, y = self._validate_input(X, y, reset=fresh)
         run = self._start(X, y, fresh, incremental)
         try:
@@ -341,12 +357,14 @@ class BaseAutoencoder(
             self._release_optimizers()
         self._move_modules(self.device_)
         if getattr(self, "_optimizer", None) is None:
-            params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
+            trained = [self.encoder_, self.decoder_, *self._prior_modules().values()]
+            params = [p for m in trained for p in m.parameters()]
             self._optimizer = adam(params, self.learning_rate_init)
         tprior = tensor_prior(self.prior_, self.n_components, self.device_)
         regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
         train_idx, val_idx = self._split(data, incremental, split_seed)
+        self._count_prior_classes(y, train_idx, fresh)
         return _Run(
             data=data,
             train_idx=train_idx,
@@ -370,6 +388,12 @@ class BaseAutoencoder(
             heads=self._heads(),
         )
         self._init_fitted_regularizer(seed)
+        if isinstance(self.prior_, ConditionalPrior):
+            self._prior_log_scales = _LearnedLogScales(
+                len(self.classes_), self.n_components
+            )
+        elif hasattr(self, "_prior_log_scales"):
+            del self._prior_log_scales
         self._architecture = self._architecture_signature(hidden)
         self.n_iter_ = 0
         self.loss_curve_ = []
@@ -504,7 +528,9 @@ class BaseAutoencoder(
         See :meth:`_encode_labels` for what becomes of ``y``.
         """
         X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
-        return X, self._encode_labels(_check_labels(y, X.shape[0]), reset)
+        y = self._encode_labels(_check_labels(y, X.shape[0]), reset)
+        self._check_labels_for_prior(y)
+        return X, y
 
     def _encode_labels(self, y, reset):
         """``y`` as int64 class codes (``-1``: unlabelled), or None; sets ``classes_``.
@@ -540,6 +566,39 @@ class BaseAutoencoder(
             )
         self.classes_ = classes
         return codes
+
+    def _check_labels_for_prior(self, codes):
+        """A conditional prior needs a class for every row (``codes`` from
+        :meth:`_encode_labels`: None without labels, ``-1`` unlabelled)."""
+        if not isinstance(self.prior, ConditionalPrior):
+            return
+        if codes is None:
+            raise ValueError(
+                "ConditionalPrior requires y to be passed, but the target y is "
+                "None (or has no labelled row): fit(X, y) with y the auxiliary "
+                "variable of each row (a segment, a recording, a condition); "
+                "transform then needs no labels."
+            )
+        if np.any(np.asarray(codes) < 0):
+            raise ValueError(
+                "ConditionalPrior needs a label for every row; y has unlabelled "
+                "rows (-1)."
+            )
+
+    def _count_prior_classes(self, codes, train_idx, fresh):
+        """The conditional prior's class weights: label frequencies of the
+        training rows, accumulated over ``warm_start`` and ``partial_fit``."""
+        if not isinstance(self.prior_, ConditionalPrior):
+            self.__dict__.pop("prior_weights_", None)
+            self.__dict__.pop("prior_scales_", None)
+            return
+        counts = np.bincount(
+            np.asarray(codes)[train_idx], minlength=len(self.classes_)
+        ).astype(np.float64)
+        if not fresh:
+            counts += self._prior_class_counts
+        self._prior_class_counts = counts
+        self.prior_weights_ = counts / counts.sum()
 
     def _parameters_finite(self):
         """Whether every fitted weight is finite (one host synchronisation)."""
@@ -603,6 +662,22 @@ class BaseAutoencoder(
             count += r.numel()
         # Floor: a perfect reconstruction must not give an infinite likelihood.
         self.noise_variance_ = max(float(sq) / count, 1e-8)
+        scales = getattr(self, "_prior_log_scales", None)
+        if scales is not None:
+            self.prior_scales_ = scales().exp().cpu().double().numpy()
+
+    def _tensor_prior(self, device):
+        """The fitted prior on ``device`` (float32), for sampling and scoring.
+
+        The prior's own tensor side, or, for a conditional prior, the mixture
+        over classes with the learned scales (``prior_scales_``) and the class
+        frequencies (``prior_weights_``).
+        """
+        if hasattr(self, "prior_scales_"):
+            return self.prior_._fitted_tensor_prior(
+                self.prior_scales_, self.prior_weights_, device, torch.float32
+            )
+        return tensor_prior(self.prior_, self.n_components, device)
 
     # --------------------------------------------------------- state, devices
     # Optimisers: kept between partial_fit calls, dropped after fit and in pickles.
@@ -616,6 +691,7 @@ class BaseAutoencoder(
         return {
             "encoder_": self.encoder_,
             "decoder_": self.decoder_,
+            **self._prior_modules(),
             **self._regularizer_modules(),
         }
 
@@ -720,5 +796,5 @@ class BaseAutoencoder(
         # device for an int random_state.
         g = torch.Generator().manual_seed(_seed_from(random_state))
         cpu = torch.device("cpu")
-        Z = tensor_prior(self.prior_, self.n_components, cpu).sample(n_samples, g)
+        Z = self._tensor_prior(cpu).sample(n_samples, g)
         return self._decode(Z, np.float64)

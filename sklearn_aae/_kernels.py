@@ -844,8 +844,8 @@ def laplace_rbf_log_mean(T, scale, bandwidths):
     ----------
     T : Tensor of shape (n, d)
         Points minus the prior's location.
-    scale : Tensor of shape (d,)
-        The scales ``b_j``.
+    scale : Tensor of shape (d,) or (n, d)
+        The scales ``b_j``, shared or one row per point (a class's scales).
     bandwidths : Tensor of shape (B,)
 
     Returns
@@ -1086,3 +1086,158 @@ def bernoulli_rbf_log_mean_prior(p, bandwidths):
     """
     one_minus_far = -torch.expm1(-0.5 / bandwidths.to(p)[:, None] ** 2)  # (B, 1)
     return torch.log1p(-2.0 * p * (1.0 - p) * one_minus_far).sum(-1)
+
+
+# ------------------------------------------------- class-conditional factorised
+def diagonal_gaussian_rbf_log_mean(T, scale, bandwidths):
+    """``log E_{y} k_l(t_i, y)`` per RBF scale for ``y ~ N(0, diag(scale^2))``.
+
+    For one coordinate ``E k_l(t, y) = (l^2 / (l^2 + s^2))^(1/2)
+    exp(-t^2 / 2 (l^2 + s^2))``; the logs add over coordinates. Differentiable
+    in ``T`` and ``scale`` (a learned per-class scale, row by row).
+
+    Parameters
+    ----------
+    T : Tensor of shape (n, d)
+        Points minus the distribution's location.
+    scale : Tensor of shape (d,) or (n, d)
+        Standard deviations, shared or one row per point.
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B, n)
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = diagonal_gaussian_rbf_log_mean(torch.zeros(1, 1), torch.ones(1),
+    ...                                    torch.ones(1))
+    >>> round(float(v.exp()), 4)  # (1 / 2)^(1/2)
+    0.7071
+    """
+    l2 = bandwidths.to(T)[:, None, None] ** 2
+    v = l2 + scale * scale
+    return (0.5 * torch.log(l2 / v) - T[None] ** 2 / (2.0 * v)).sum(-1)
+
+
+def diagonal_gaussian_rbf_log_mean_prior(scale, bandwidths):
+    """``log E_{y, y'} k_l(y, y')`` per RBF scale for ``N(0, diag(scale^2))``.
+
+    Two independent draws differ by ``N(0, 2 diag(scale^2))``: per coordinate
+    ``(l^2 / (l^2 + 2 s^2))^(1/2)``, the logs added over coordinates. As
+    :func:`laplace_rbf_log_mean_prior`, a ``scale`` of shape ``(K, 1, d)``
+    gives the terms of ``K`` distributions at once.
+
+    Parameters
+    ----------
+    scale : Tensor of shape (d,) or (K, 1, d)
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B,) or (K, B)
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = diagonal_gaussian_rbf_log_mean_prior(torch.ones(1), torch.ones(1))
+    >>> round(float(v.exp()), 4)  # 1 / sqrt(3)
+    0.5774
+    """
+    l2 = bandwidths.to(scale)[:, None] ** 2
+    return (0.5 * torch.log(l2 / (l2 + 2.0 * scale * scale))).sum(-1)
+
+
+def _within_group_pair_means(Z, groups, counts, bandwidths, kernel):
+    """Per group, the mean of ``k(z_i, z_j)`` over its pairs ``i != j``.
+
+    The rows are gathered into a ``(G, m, d)`` block, ``m`` the largest group
+    (one host synchronisation), so that only pairs within a group are formed. A
+    group of one row gets ``k(z, z) = 1``, its V-statistic; an empty one 0.
+    """
+    n_groups, d = counts.shape[0], Z.shape[1]
+    order = torch.argsort(groups, stable=True)
+    sorted_groups = groups[order]
+    starts = torch.cumsum(counts, 0) - counts
+    position = torch.arange(Z.shape[0], device=Z.device) - starts[sorted_groups].long()
+    m = int(counts.max())
+    block = Z.new_zeros(n_groups, m, d).index_put((sorted_groups, position), Z[order])
+    filled = torch.zeros(n_groups, m, dtype=torch.bool, device=Z.device)
+    filled[sorted_groups, position] = True
+    x2 = (block * block).sum(-1)
+    D = x2[:, :, None] + x2[:, None, :] - 2.0 * block @ block.transpose(1, 2)
+    pairs = filled[:, :, None] & filled[:, None, :]
+    pairs &= ~torch.eye(m, dtype=torch.bool, device=Z.device)
+    K = kernel_from_distances(D.clamp_min(0.0), bandwidths, kernel)
+    sums = torch.where(pairs, K, 0.0).sum((1, 2))
+    n_pairs = counts * (counts - 1.0)
+    return torch.where(counts >= 2, sums / n_pairs.clamp_min(1.0), (counts == 1).to(Z))
+
+
+def grouped_mmd2_mean(
+    Z, groups, n_groups, bandwidths, log_mean, log_pp, scale_weights=None, kernel="rbf"
+):
+    """Mean over the groups present of each group's unbiased MMD^2 to its own law.
+
+    Group ``g`` (the rows with ``groups == g``, ``n_g`` of them) is compared with
+    its distribution ``p_g`` by ``MMD^2_g = E_qq k - 2 E_qp k + E_pp k``: the
+    code-code term a U-statistic over the group's pairs (a group of one row,
+    which has none, by its V-statistic ``k(z, z) = 1``), the prior terms from
+    their logs per kernel scale. The result is ``mean_g MMD^2_g`` over the
+    groups that have rows, each group with the same weight whatever its size
+    (the weighting of time-contrastive learning's segments). The pairs are
+    formed within groups only (:func:`_within_group_pair_means`: one host
+    synchronisation, for the size of the largest group).
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    groups : Tensor of int64 of shape (n,)
+        Group codes in ``0..n_groups-1``.
+    n_groups : int
+    bandwidths : Tensor of shape (B,)
+        For ``kernel='rbf'``, the kernel's bandwidths; for ``'imq'``, the IMQ
+        bandwidths (``log_mean`` and ``log_pp`` then come from the RBF
+        quadrature of :func:`imq_rbf_quadrature`, with its ``scale_weights``).
+    log_mean : Tensor of shape (B', n)
+        ``log E_{y ~ p_{g_i}} k_b(z_i, y)`` per RBF scale ``b`` of the kernel.
+    log_pp : Tensor of shape (B', n_groups)
+        ``log E_{y, y' ~ p_g} k_b(y, y')``.
+    scale_weights : Tensor of shape (B',), default=None
+        Weights of the RBF scales of ``log_mean`` and ``log_pp``; ``None``: their
+        mean.
+    kernel : {'rbf', 'imq'}, default='rbf'
+        The kernel of the code-code term.
+
+    Returns
+    -------
+    mmd2 : Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    >>> Z[200:] *= 3.0  # group 1 is N(0, 9 I)
+    >>> groups = torch.arange(400) // 200
+    >>> bw = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> scale = torch.tensor([[1.0, 1.0], [3.0, 3.0]], dtype=torch.float64)
+    >>> log_mean = diagonal_gaussian_rbf_log_mean(Z, scale[groups], bw)
+    >>> log_pp = diagonal_gaussian_rbf_log_mean_prior(scale[:, None], bw).T
+    >>> abs(float(grouped_mmd2_mean(Z, groups, 2, bw, log_mean, log_pp))) < 0.01
+    True
+    """
+    B = log_mean.shape[0]
+    if scale_weights is None:
+        log_sw = torch.full((B, 1), -math.log(B), dtype=Z.dtype, device=Z.device)
+    else:
+        log_sw = torch.log(scale_weights.to(Z))[:, None]
+    counts = torch.bincount(groups, minlength=n_groups).to(Z.dtype)
+    present = counts > 0
+    group_weight = present.to(Z.dtype) / present.sum().clamp_min(1).to(Z.dtype)
+    row_weight = (group_weight / counts.clamp_min(1.0))[groups]  # c_g / n_g
+    qp = (torch.logsumexp(_floor_log(log_mean) + log_sw, 0).exp() * row_weight).sum()
+    pp = (torch.logsumexp(log_pp + log_sw, 0).exp() * group_weight).sum()
+    qq = _within_group_pair_means(Z, groups, counts, bandwidths.to(Z), kernel)
+    return (group_weight * qq).sum() - 2.0 * qp + pp

@@ -12,13 +12,15 @@ from ._base import BaseAutoencoder
 from ._data import _label_weights
 from ._kernels import (
     _as_bandwidths,
+    grouped_mmd2_mean,
     grouped_mmd2_sum,
+    imq_rbf_quadrature,
     mmd2_unbiased,
     prior_class_kernel_terms,
     prior_kernel_terms,
 )
-from ._torch_priors import tensor_prior
-from .priors import _check_prior
+from ._torch_priors import class_scale_rbf_log_terms, tensor_prior
+from .priors import ConditionalPrior, _check_prior
 
 # 'auto' bandwidths, as multiples of sqrt(n_components * prior variance).
 _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -127,6 +129,56 @@ class _MMDRegularizer:
             Y_groups=groups.repeat(2),
             kernel=self.kernel,
             group_weights=weights,
+        )
+
+    def __call__(self, Z, y=None):
+        return {"regularization": self.evaluate(Z, y)}
+
+
+class _ConditionalMMDRegularizer:
+    """The MMD to a :class:`~sklearn_aae.priors.ConditionalPrior`.
+
+    The mean over the classes present in the batch of each class's unbiased
+    squared MMD to its own law (the base with the class's learned scales, read
+    from ``log_scales``, a :class:`~sklearn_aae._torch_priors._LearnedLogScales`,
+    at every call so that the scales learn through the closed forms); each
+    class has the same weight, whatever its number of rows in the batch
+    (:func:`~sklearn_aae._kernels.grouped_mmd2_mean`).
+    """
+
+    def __init__(self, prior, log_scales, bandwidths, kernel, n_dims, device):
+        kind, loc, scale = prior._factors(n_dims)
+        self.kind, self.kernel, self.log_scales = kind, kernel, log_scales
+        self.n_classes = log_scales.log_scale.shape[0]
+        f32 = dict(device=device, dtype=torch.float32)
+        self.loc = torch.as_tensor(loc, **f32)
+        self.scale = torch.as_tensor(scale, **f32)
+        bw64 = bandwidths.to(torch.float64).cpu()
+        self.bandwidths = bw64.to(**f32)
+        if kernel == "rbf":
+            self.rbf_bandwidths, self.scale_weights = self.bandwidths, None
+        else:  # the IMQ kernel's prior terms through its RBF scale mixture
+            rbf_bw, weights = imq_rbf_quadrature(bw64)
+            self.rbf_bandwidths, self.scale_weights = (
+                rbf_bw.to(**f32),
+                weights.to(**f32),
+            )
+
+    def evaluate(self, Z, y=None):
+        """The mean over classes of the squared MMD of their codes ``Z``."""
+        scales = self.scale * self.log_scales().exp()  # (K, d)
+        log_mean, log_pp = class_scale_rbf_log_terms(
+            self.kind, Z - self.loc, scales[y], scales, self.rbf_bandwidths
+        )
+        return grouped_mmd2_mean(
+            Z,
+            y,
+            self.n_classes,
+            self.bandwidths,
+            log_mean,
+            log_pp,
+            self.scale_weights,
+            self.kernel,
         )
 
     def __call__(self, Z, y=None):
@@ -251,7 +303,16 @@ class MMDAutoencoder(BaseAutoencoder):
     classes_ : ndarray of shape (n_classes,)
         Defined only after ``fit(X, y)`` with labelled rows and a prior whose
         components are classes: for a mixture of ``K`` components,
-        ``arange(K)`` (label ``k`` is component ``k``).
+        ``arange(K)`` (label ``k`` is component ``k``); for a
+        :class:`~sklearn_aae.priors.ConditionalPrior`, the sorted labels.
+    prior_scales_ : ndarray of shape (n_classes, n_components)
+        With a :class:`~sklearn_aae.priors.ConditionalPrior`: the learned scale
+        factors of each class (row ``k`` for ``classes_[k]``), normalised so
+        that their log is centred over the classes in every coordinate.
+    prior_weights_ : ndarray of shape (n_classes,)
+        With a :class:`~sklearn_aae.priors.ConditionalPrior`: the classes'
+        frequencies in the training labels, the weights of the fitted
+        mixture that ``sample`` draws from.
 
     See Also
     --------
@@ -328,9 +389,19 @@ class MMDAutoencoder(BaseAutoencoder):
         self.bandwidth = bandwidth
 
     def _make_regularizer(self, tprior, generator):
+        bandwidths = _bandwidths(self.bandwidth, tprior)
+        if isinstance(self.prior_, ConditionalPrior):
+            return _ConditionalMMDRegularizer(
+                self.prior_,
+                self._prior_log_scales,
+                bandwidths,
+                self.kernel,
+                self.n_components,
+                self.device_,
+            )
         return _MMDRegularizer(
             tprior,
-            _bandwidths(self.bandwidth, tprior),
+            bandwidths,
             generator,
             self.kernel,
             n_classes=len(getattr(self, "classes_", ())),

@@ -23,7 +23,6 @@ from ._torch_priors import (
     _product_tensor_prior,
     _TorchProduct,
     code_support,
-    tensor_prior,
 )
 
 # Importance samples per row, and the share drawn from the prior.
@@ -102,10 +101,9 @@ class LikelihoodScoreMixin:
         check_is_fitted(self)
         X = _validate_rows(self, X)
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        d = self.n_components
         priors = (
-            tensor_prior(self.prior_, d, torch.device("cpu")),
-            tensor_prior(self.prior_, d, self.device_),
+            self._tensor_prior(torch.device("cpu")),
+            self._tensor_prior(self.device_),
         )
         data = _Data(X, self.device_, stream=True)
         return log_likelihood(

@@ -61,6 +61,12 @@ of their support (as :mod:`torch.distributions` does): the encoder picks its
 output heads, and ``score_samples`` its strategy, from them.
 
 :class:`_TorchLaplace` and :class:`_TorchUniform` are short worked examples.
+
+A :class:`~sklearn_aae.priors.ConditionalPrior` has learned per-class scales:
+:class:`_LearnedLogScales` holds them (a module trained with the networks),
+:func:`class_scale_rbf_log_terms` gives its closed-form kernel means per class,
+differentiable in the scales, and :class:`_TorchScaleMixture` is the fitted
+prior (the mixture over classes) that ``sample`` and ``score_samples`` use.
 """
 
 import math
@@ -74,6 +80,8 @@ from ._kernels import (
     bernoulli_rbf_log_mean_prior,
     categorical_rbf_log_mean_prior,
     categorical_rbf_log_terms,
+    diagonal_gaussian_rbf_log_mean,
+    diagonal_gaussian_rbf_log_mean_prior,
     gaussian_mixture_rbf_factors,
     gaussian_mixture_rbf_log_mean_prior,
     gaussian_mixture_rbf_log_terms,
@@ -670,3 +678,110 @@ def _product_tensor_prior(blocks, device, dtype):
     if all(b.log_rbf_scale_terms is not None for b in blocks):
         return _TorchClosedFormProduct(blocks, device, dtype)
     return _TorchProduct(blocks, device, dtype)
+
+
+# ------------------------------------------------- conditional (learned) scales
+class _LearnedLogScales(torch.nn.Module):
+    """Per-class log-scales of a conditional prior, learned with the networks.
+
+    ``forward()`` gives them centred over the classes, coordinate by
+    coordinate (``sum_k log s_kj = 0``: the geometric mean over classes of each
+    coordinate's scale is 1), which fixes the scale indeterminacy between the
+    encoder and the prior. They start at 0: every class starts as the base.
+    """
+
+    def __init__(self, n_classes, n_dims):
+        super().__init__()
+        self.log_scale = torch.nn.Parameter(torch.zeros(n_classes, n_dims))
+
+    def forward(self):
+        return self.log_scale - self.log_scale.mean(0, keepdim=True)
+
+
+def class_scale_rbf_log_terms(kind, T, row_scale, class_scale, bandwidths):
+    """Per-class closed-form RBF kernel means of a factorised law with class scales.
+
+    The class-``k`` law has independent coordinates, Gaussian with standard
+    deviations ``class_scale[k]`` (``kind='gaussian'``) or Laplace with scales
+    ``class_scale[k]`` (``'laplace'``), centred at 0 (``T`` is the codes minus
+    the location). Differentiable in the scales.
+
+    Parameters
+    ----------
+    kind : {'gaussian', 'laplace'}
+    T : Tensor of shape (n, d)
+    row_scale : Tensor of shape (n, d)
+        Each row's class scales, ``class_scale[codes]``.
+    class_scale : Tensor of shape (K, d)
+    bandwidths : Tensor of shape (B,)
+
+    Returns
+    -------
+    log_mean : Tensor of shape (B, n)
+        ``log E_{y ~ p_{c_i}} k_b(t_i, y)``.
+    log_pp : Tensor of shape (B, K)
+        ``log E_{y, y' ~ p_k} k_b(y, y')``.
+    """
+    if kind == "gaussian":
+        log_mean = diagonal_gaussian_rbf_log_mean(T, row_scale, bandwidths)
+        log_pp = diagonal_gaussian_rbf_log_mean_prior(class_scale[:, None], bandwidths)
+    else:
+        log_mean = laplace_rbf_log_mean(T, row_scale, bandwidths)
+        log_pp = laplace_rbf_log_mean_prior(class_scale[:, None], bandwidths)
+    return log_mean, log_pp.T
+
+
+class _TorchScaleMixture:
+    """Tensor-side mixture over classes of a factorised law with per-class scales.
+
+    Component ``k`` has independent coordinates ``loc + scales[k] * e`` with
+    ``e`` standard normal (``kind='gaussian'``) or standard Laplace
+    (``'laplace'``, density ``exp(-|e|) / 2``), and weight ``weights[k]``. The
+    fitted prior of a :class:`~sklearn_aae.priors.ConditionalPrior` (sampling,
+    ``log_prob`` and ``variance``; no closed form is needed outside training).
+    """
+
+    rbf_terms = None
+    log_rbf_scale_terms = None
+
+    def __init__(self, kind, loc, scales, weights, device, dtype):
+        self.kind, self.device, self.dtype = kind, device, dtype
+        self.n_dims = loc.shape[0]
+        self._scales64 = torch.from_numpy(scales)
+        self._weights64 = torch.from_numpy(weights)
+        self.loc = torch.from_numpy(loc).to(device, dtype)
+        self.scales = self._scales64.to(device, dtype)
+        self.weights = self._weights64.to(device, dtype)
+        with np.errstate(divide="ignore"):
+            self.log_weights = torch.from_numpy(np.log(weights)).to(device, dtype)
+
+    def sample(self, n, generator):
+        codes = torch.multinomial(
+            self.weights, n, replacement=True, generator=generator
+        )
+        return self.sample_classes(codes, generator)
+
+    def sample_classes(self, codes, generator):
+        """Row ``i`` drawn from the class ``codes[i]``."""
+        shape = (codes.shape[0], self.n_dims)
+        kw = dict(generator=generator, device=self.device, dtype=self.dtype)
+        if self.kind == "gaussian":
+            e = torch.randn(*shape, **kw)
+        else:
+            e = torch.empty(2, *shape, device=self.device, dtype=self.dtype)
+            e = e.exponential_(generator=generator)
+            e = e[0] - e[1]
+        return self.loc + self.scales[codes] * e
+
+    def log_prob(self, Z):
+        white = (Z[:, None, :] - self.loc) / self.scales  # (n, K, d)
+        if self.kind == "gaussian":
+            log_e = -0.5 * white * white - 0.5 * math.log(2 * math.pi)
+        else:
+            log_e = -torch.abs(white) - math.log(2.0)
+        log_terms = (log_e - torch.log(self.scales)).sum(-1) + self.log_weights
+        return torch.logsumexp(log_terms, dim=-1)
+
+    def variance(self):
+        second = self._weights64 @ self._scales64**2  # (d,)
+        return float((second if self.kind == "gaussian" else 2 * second).mean())

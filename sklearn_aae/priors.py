@@ -78,6 +78,7 @@ from ._torch_priors import (
     _TorchCategorical,
     _TorchLaplace,
     _TorchMixture,
+    _TorchScaleMixture,
     _TorchSwissRoll,
     _TorchUniform,
     closed_form_tensor_prior,
@@ -95,6 +96,7 @@ __all__ = [
     "CategoricalPrior",
     "BernoulliPrior",
     "ProductPrior",
+    "ConditionalPrior",
 ]
 
 
@@ -871,6 +873,114 @@ class ProductPrior(_BaseComposition, BasePrior):
             for prior, width in zip(priors, widths, strict=True)
         ]
         return _product_tensor_prior(blocks, device, dtype)
+
+
+class ConditionalPrior(BasePrior):
+    """Conditionally factorial prior: given a label, independent coordinates
+    whose scales are learned for each class.
+
+    For nonlinear independent component analysis with an auxiliary variable
+    ``u`` (a time segment, a recording, a condition): fit with ``y=u``, and the
+    codes of the rows of class ``k`` are matched to the law with independent
+    coordinates ``loc + s_k * scale * e``, where ``e`` follows the ``base``'s
+    standardised law (standard normal for a :class:`GaussianPrior`, standard
+    Laplace for a :class:`LaplacePrior`) and ``s_k`` is a vector of per-class,
+    per-coordinate scale factors **learned with the networks**. Changing
+    scales across classes is what makes the sources identifiable (Hyvarinen &
+    Morioka 2016; Khemakhem et al. 2020): see the user guide.
+
+    **Normalisation.** An encoder can trade a scale with the prior, so the
+    factors are normalised: their logarithms are centred over the classes,
+    coordinate by coordinate, ``sum_k log s_kj = 0``. The geometric mean over
+    classes of each coordinate's scale is thus the base's ``scale``. Every
+    class starts at ``s_k = 1``, that is, as the base.
+
+    The learned factors are fitted attributes of the estimator, never of this
+    object (which stays a parameter): ``prior_scales_``, the factors ``s_k``
+    of shape ``(n_classes, n_components)``, and ``prior_weights_``, the
+    classes' frequencies in the training labels. The fitted estimator's
+    ``sample`` draws codes from the mixture over classes with these weights and
+    scales, and ``score_samples`` uses that mixture's density; ``transform``
+    needs no labels.
+
+    Only :class:`~sklearn_aae.MMDAutoencoder` trains with this prior (the kernel
+    means of each class are in closed form and differentiable in the scales);
+    :class:`~sklearn_aae.AdversarialAutoencoder` refuses it. ``fit`` needs a
+    label for every row (any hashable, sortable labels: integers, strings).
+
+    Parameters
+    ----------
+    base : GaussianPrior or LaplacePrior, default=None
+        The law of each class before its scale factors: its ``loc`` is shared
+        by all classes and its ``scale`` is the geometric mean of the classes'
+        scales. ``None`` is the standard normal ``GaussianPrior()``. Its
+        parameters are nested: ``prior__base__scale`` in a grid.
+
+    Notes
+    -----
+    On its own (unfitted), ``sample`` and ``log_prob`` are those of the
+    ``base``, the prior of every class before training; the closed-form kernel
+    means too. The fitted mixture is reached through the estimator.
+
+    References
+    ----------
+    A. Hyvarinen, H. Morioka. Unsupervised feature extraction by
+    time-contrastive learning and nonlinear ICA. NeurIPS 2016.
+
+    I. Khemakhem, D. Kingma, R. Monti, A. Hyvarinen. Variational autoencoders
+    and nonlinear ICA: a unifying framework. AISTATS 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_aae import MMDAutoencoder
+    >>> from sklearn_aae.priors import ConditionalPrior, GaussianPrior
+    >>> rng = np.random.RandomState(0)
+    >>> u = np.repeat(["a", "b", "c"], 50)
+    >>> X = rng.normal(size=(150, 3)) * np.repeat(rng.uniform(0.5, 2, (3, 3)), 50, 0)
+    >>> est = MMDAutoencoder(n_components=3, prior=ConditionalPrior(GaussianPrior()),
+    ...                      max_iter=2, random_state=0)
+    >>> est.fit(X, y=u).prior_scales_.shape
+    (3, 3)
+    >>> est.transform(X).shape
+    (150, 3)
+    >>> est.get_params()["prior__base__scale"]
+    1.0
+    """
+
+    _parameter_constraints = {"base": [None, GaussianPrior, LaplacePrior]}
+
+    def __init__(self, base=None):
+        self.base = base
+
+    def _base(self):
+        """The validated base prior."""
+        self._validate_params()
+        base = GaussianPrior() if self.base is None else self.base
+        base._validate_params()
+        return base
+
+    def _n_dims(self):
+        return self._base()._n_dims()
+
+    def _n_classes(self):
+        """Any labels: one learned scale vector per class of ``y``."""
+        return "any"
+
+    def _build_tensor_prior(self, n_dims, device, dtype):
+        return tensor_prior(self._base(), n_dims, device, dtype)
+
+    def _factors(self, n_dims):
+        """``(kind, loc, scale)``: the base's law and parameters as vectors."""
+        base = self._base()
+        kind = "gaussian" if isinstance(base, GaussianPrior) else "laplace"
+        loc, scale = base._loc_scale(base._checked_n_dims(n_dims))
+        return kind, loc, scale
+
+    def _fitted_tensor_prior(self, scales, weights, device, dtype):
+        """The mixture over classes with the fitted ``scales`` (K, d) and weights."""
+        kind, loc, scale = self._factors(scales.shape[1])
+        return _TorchScaleMixture(kind, loc, scale * scales, weights, device, dtype)
 
 
 def _prior_n_classes(prior):

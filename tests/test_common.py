@@ -14,7 +14,12 @@ from sklearn_aae import (
     MMDAutoencoder,
 )
 from sklearn_aae._base import BaseAutoencoder
-from sklearn_aae.priors import CategoricalPrior, GaussianPrior, ProductPrior
+from sklearn_aae.priors import (
+    CategoricalPrior,
+    ConditionalPrior,
+    GaussianPrior,
+    ProductPrior,
+)
 
 # Small networks and few epochs: the checks test the contract, not the fit.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=16, device="cpu")
@@ -31,6 +36,8 @@ ESTIMATORS = [
         **FAST,
     ),
     MMDAutoencoder(prior=GaussianMixturePrior.ring(3), **FAST),
+    # Needs y (its tag says so): the checks pass labels.
+    MMDAutoencoder(prior=ConditionalPrior(), **FAST),
     AdversarialAutoencoder(discriminator_hidden_layer_sizes=(8,), **FAST),
     AdversarialAutoencoder(
         prior=GaussianMixturePrior.ring(3),
