@@ -50,10 +50,23 @@ PACKAGE = "sklearn_aae"
 DEFAULT_TESTS = (
     "tests/test_behaviour.py",
     "tests/test_likelihood.py",
+    "tests/test_scoring.py",
+    "tests/test_labels.py",
+    "tests/test_networks.py",
+    "tests/test_gpu_path.py",
     "tests/test_base.py",
     "tests/test_mmd.py",
     "tests/test_adversarial.py",
 )
+
+
+def _first(*paths):
+    """The default selection with ``paths`` moved to the front (the modules
+    that should catch the mutation run first; -x stops there)."""
+    return (*paths, *(t for t in DEFAULT_TESTS if t not in paths))
+
+
+SCORING_TESTS = _first("tests/test_likelihood.py", "tests/test_scoring.py")
 
 
 @dataclass(frozen=True)
@@ -76,26 +89,27 @@ MUTATIONS = [
     ),
     Mutation(
         "scoring_past_first_chunk",
-        "sklearn_aae/_base.py",
-        """            self._score_chunk(xb, tprior, z_prior, eps, prior_precision)
-            for xb in data.chunks(chunk)""",
-        """            self._score_chunk(
-                xb,
-                tprior,
-                z_prior,
-                eps if i == 0 else torch.randn(eps.shape, generator=g).to(eps),
-                prior_precision,
-            )
-            for i, xb in enumerate(data.chunks(chunk))""",
+        "sklearn_aae/_scoring.py",
+        "out = [_score_chunk(x, model, z_prior, eps) for x in data.chunks(rows)]",
+        """out = [
+        _score_chunk(
+            x,
+            model,
+            z_prior,
+            eps if i == 0 else torch.randn(eps.shape, generator=g).to(eps),
+        )
+        for i, x in enumerate(data.chunks(rows))
+    ]""",
         "rows past the first scoring chunk get other importance samples",
+        SCORING_TESTS,
     ),
     Mutation(
         "precision_ignored",
-        "sklearn_aae/_base.py",
-        """        if self.precision == "bfloat16":
-            return torch.autocast(""",
-        """        if False:
-            return torch.autocast(""",
+        "sklearn_aae/_devices.py",
+        """    if precision == "bfloat16":
+        return torch.autocast(""",
+        """    if False:
+        return torch.autocast(""",
         "precision='bfloat16' trains in float32",
     ),
     Mutation(
@@ -108,9 +122,9 @@ MUTATIONS = [
     Mutation(
         "warm_start_reinitialises_weights",
         "sklearn_aae/_base.py",
-        """            self._check_warm_start_shapes(hidden)
+        """            self._check_warm_start(hidden)
 """,
-        """            self._check_warm_start_shapes(hidden)
+        """            self._check_warm_start(hidden)
             self.encoder_, self.decoder_ = build_networks(
                 self.n_features_in_,
                 self.n_components,
@@ -118,6 +132,7 @@ MUTATIONS = [
                 self.activation,
                 self.encoder,
                 init_seed,
+                heads=self._heads(),
             )
 """,
         "warm start and partial_fit keep the counters but restart from new weights",
@@ -132,28 +147,28 @@ MUTATIONS = [
     Mutation(
         "regularizer_without_gradient",
         "sklearn_aae/_base.py",
-        "if self.reg_weight > 0:\n            reg = regularizer(z)\n",
-        "if self.reg_weight > 0:\n            reg = regularizer(z.detach())\n",
+        "reg = regularizer(z, yb)",
+        "reg = regularizer(z.detach(), yb)",
         "the regulariser is computed and recorded but does not shape the codes",
     ),
     Mutation(
         "reg_weight_ignored_in_loss",
         "sklearn_aae/_base.py",
         'loss = recon + self.reg_weight * reg["regularization"]',
-        'loss = recon + reg["regularization"]',
+        'loss = recon + (1.0 if train else self.reg_weight) * reg["regularization"]',
         "the training loss adds the regulariser with weight 1",
     ),
     Mutation(
         "reg_weight_ignored_in_validation",
         "sklearn_aae/_base.py",
-        "loss = loss + self.reg_weight * regularizer.evaluate(z)",
-        "loss = loss + regularizer.evaluate(z)",
+        'loss = recon + self.reg_weight * reg["regularization"]',
+        'loss = recon + (self.reg_weight if train else 1.0) * reg["regularization"]',
         "the validation loss adds the regulariser with weight 1",
     ),
     Mutation(
         "discriminator_steps_ignored",
         "sklearn_aae/_adversarial.py",
-        "for _ in range(self.est.discriminator_steps):",
+        "for _ in range(self.steps):",
         "for _ in range(1):",
         "one discriminator update per batch whatever discriminator_steps",
     ),
@@ -174,39 +189,47 @@ MUTATIONS = [
     Mutation(
         "generator_loss_sign_flipped",
         "sklearn_aae/_adversarial.py",
-        "g_loss = softplus(-self._generator_logits(self._noisy(Z))).mean()",
-        "g_loss = softplus(self._generator_logits(self._noisy(Z))).mean()",
+        "g_loss = self._mean(softplus(-self._generator_logits(self._inputs(Z, y))), w)",
+        "g_loss = self._mean(softplus(self._generator_logits(self._inputs(Z, y))), w)",
         "the encoder learns to look unlike the prior",
     ),
     Mutation(
         "mmd_kernel_ignored",
         "sklearn_aae/_mmd.py",
-        "tprior, _bandwidths(self.bandwidth, tprior), generator, self.kernel",
-        'tprior, _bandwidths(self.bandwidth, tprior), generator, "rbf"',
+        """            generator,
+            self.kernel,
+""",
+        """            generator,
+            "rbf",
+""",
         "kernel='imq' trains with the RBF kernel",
     ),
     Mutation(
         "transform_samples_the_gaussian_code",
         "sklearn_aae/_base.py",
-        """        if self.encoder == "gaussian":
-            return self.encoder_(X)[0]""",
-        """        if self.encoder == "gaussian":
-            mean, log_var = self.encoder_(X)
-            return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)""",
+        "out = [self.encoder_.mean(xb).cpu() for xb in data.chunks()]",
+        """out = [
+            (
+                self.encoder_.sample(xb, None)
+                if self.encoder == "gaussian"
+                else self.encoder_.mean(xb)
+            ).cpu()
+            for xb in data.chunks()
+        ]""",
         "transform returns a draw from q(z|x) instead of its mean",
     ),
     Mutation(
         "gaussian_encoder_not_sampled_in_training",
-        "sklearn_aae/_base.py",
+        "sklearn_aae/_networks.py",
         "return mean + torch.exp(0.5 * log_var) * eps",
         "return mean",
         "encoder='gaussian' trains on the mean code; its variance is never learnt",
     ),
     Mutation(
         "universal_encoder_noise_ignored",
-        "sklearn_aae/_base.py",
-        "return self.encoder_(X, eps.to(X.dtype))",
-        "return self.encoder_(X, torch.zeros_like(eps))",
+        "sklearn_aae/_networks.py",
+        "return self(X, eps.to(X.dtype))",
+        "return self(X, torch.zeros_like(eps).to(X.dtype))",
         "encoder='universal' is fed zeros instead of noise in training",
     ),
     Mutation(
@@ -217,6 +240,7 @@ MUTATIONS = [
         """        g = torch.Generator().manual_seed(0)
         cpu = torch.device("cpu")""",
         "sample draws the same codes whatever random_state",
+        _first("tests/test_base.py"),
     ),
     Mutation(
         "inverse_transform_dtype",
@@ -224,6 +248,7 @@ MUTATIONS = [
         "return self._decode(Z, Z.dtype)",
         "return self._decode(Z, np.float64)",
         "inverse_transform of float32 codes returns float64",
+        _first("tests/test_base.py"),
     ),
     Mutation(
         "batches_not_shuffled",
@@ -242,8 +267,8 @@ MUTATIONS = [
     Mutation(
         "learning_rate_init_ignored",
         "sklearn_aae/_base.py",
-        "self._optimizer = _adam(params, self.learning_rate_init)",
-        "self._optimizer = _adam(params, 1e-3)",
+        "self._optimizer = adam(params, self.learning_rate_init)",
+        "self._optimizer = adam(params, 1e-3)",
         "the autoencoder always learns at 1e-3",
     ),
     Mutation(
@@ -255,31 +280,89 @@ MUTATIONS = [
     ),
     Mutation(
         "score_without_prior_density",
-        "sklearn_aae/_base.py",
+        "sklearn_aae/_scoring.py",
         "log_w = log_p + log_lik - log_r",
         "log_w = log_lik - log_r",
         "importance weights leave out p(z)",
+        SCORING_TESTS,
     ),
     Mutation(
         "score_proposal_without_defensive_share",
-        "sklearn_aae/_base.py",
-        "log_r = torch.logaddexp(math.log(share) + log_p, math.log1p(-share) + log_q)",
-        "log_r = log_q",
+        "sklearn_aae/_scoring.py",
+        """    share = z_prior.shape[1] / S
+    log_r = torch.logaddexp(math.log(share) + log_p, math.log1p(-share) + log_q)""",
+        """    share = z_prior.shape[1] / S
+    log_r = log_q""",
         "importance weights use the Gaussian proposal's density for the prior draws",
+        SCORING_TESTS,
     ),
     Mutation(
         "score_without_gauss_newton_step",
-        "sklearn_aae/_base.py",
+        "sklearn_aae/_scoring.py",
         "mu = z0 + torch.cholesky_solve(grad.unsqueeze(-1), Lh).squeeze(-1)",
         "mu = z0",
         "the proposal is centred at the encoder's code, not one Gauss-Newton step on",
+        SCORING_TESTS,
     ),
     Mutation(
         "early_stopping_keeps_last_weights",
         "sklearn_aae/_base.py",
-        "        if best_state is not None:\n            self._load_state(best_state)",
-        "        if False:\n            self._load_state(best_state)",
+        """        if run.best_state is not None:
+            self._load_state(run.best_state)""",
+        """        if False:
+            self._load_state(run.best_state)""",
         "early stopping keeps the last epoch's weights, not the best",
+    ),
+    # New code since the split of _base.py: labels, discrete heads and
+    # scoring, the GPU fixes.
+    Mutation(
+        "mmd_labels_ignored",
+        "sklearn_aae/_mmd.py",
+        """        if y is None:
+            return self._mmd2(Z)
+        return self._mmd2_by_class(Z, y)""",
+        """        return self._mmd2(Z)""",
+        "MMDAutoencoder matches every code to the whole prior, labelled or not",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "block_head_softmax_dropped",
+        "sklearn_aae/_networks.py",
+        "block = torch.softmax(block, dim=-1)",
+        "block = block",
+        "a one-hot block's codes are raw logits, not on the simplex",
+        _first("tests/test_networks.py", "tests/test_labels.py"),
+    ),
+    Mutation(
+        "discrete_enumeration_weight_dropped",
+        "sklearn_aae/_scoring.py",
+        "log_w = log_pmf.expand(n, -1)",
+        "log_w = torch.zeros_like(log_pmf).expand(n, -1)",
+        "enumerated discrete configurations are weighted 1, not by their prior pmf",
+        _first("tests/test_scoring.py", "tests/test_likelihood.py"),
+    ),
+    Mutation(
+        "network_init_reseeds_gpus",
+        "sklearn_aae/_networks.py",
+        "torch.default_generator.manual_seed(seed)",
+        "torch.manual_seed(seed)",
+        "building the networks reseeds every CUDA device (torch.manual_seed)",
+        _first("tests/test_gpu_path.py"),
+    ),
+    Mutation(
+        "prior_gradient_swallows_runtime_errors",
+        "sklearn_aae/_scoring.py",
+        """    with torch.enable_grad():
+        z0g = z0.detach().requires_grad_(True)
+        return torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]""",
+        """    try:
+        with torch.enable_grad():
+            z0g = z0.detach().requires_grad_(True)
+            return torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
+    except RuntimeError:
+        return torch.zeros_like(z0)""",
+        "a RuntimeError (CUDA out of memory) in the prior's gradient is swallowed",
+        _first("tests/test_gpu_path.py", "tests/test_scoring.py"),
     ),
 ]
 

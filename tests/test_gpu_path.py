@@ -57,6 +57,26 @@ def test_score_samples_does_not_swallow_prior_errors(monkeypatch):
         est.score_samples(_data(4))
 
 
+def test_score_samples_does_not_swallow_errors_in_the_prior_gradient(monkeypatch):
+    # The error raised only where the proposal takes the prior's gradient: the
+    # importance weights' own log_prob call would otherwise raise it anyway.
+    est = MMDAutoencoder(n_components=2, random_state=0, **FAST).fit(_data())
+    tprior_cls = type(tensor_prior(est.prior_, 2))
+    log_prob = tprior_cls.log_prob
+    calls = []
+
+    def fail_under_grad(self, Z):
+        calls.append(Z.requires_grad)
+        if Z.requires_grad:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return log_prob(self, Z)
+
+    monkeypatch.setattr(tprior_cls, "log_prob", fail_under_grad)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        est.score_samples(_data(4))
+    assert calls == [True]  # the gradient pass, and nothing after it
+
+
 class _NumpyPrior:
     """A user's prior with NumPy sample and log_prob (no gradient)."""
 
