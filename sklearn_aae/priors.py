@@ -37,7 +37,11 @@ Closed forms are a private, tensor-side protocol that may change: subclass
 prior described in ``sklearn_aae/_torch_priors.py`` (``sample`` with a
 ``torch.Generator``, ``log_prob``, ``variance`` and ``rbf_terms``, the
 closed-form kernel means, or ``rbf_terms = None``). ``BasePrior`` then provides
-the NumPy ``sample``, ``log_prob`` and kernel-mean methods. The private
+the NumPy ``sample``, ``log_prob`` and kernel-mean methods. The hook
+``_n_classes()`` says what labels ``y`` mean to the prior (``None``, the
+default: nothing, ``y`` is ignored; an int ``K``: the indices of its ``K``
+components; ``'any'``: any sortable labels); a prior with classes also gives
+its tensor side ``sample_classes`` and ``log_rbf_class_terms``. The private
 ``_TorchLaplace`` and ``_TorchUniform`` classes there are short worked examples.
 
 Examples
