@@ -1186,7 +1186,7 @@ def grouped_mmd2_mean(
     which has none, by its V-statistic ``k(z, z) = 1``), the prior terms from
     their logs per kernel scale. The result is ``mean_g MMD^2_g`` over the
     groups that have rows, each group with the same weight whatever its size
-    (the weighting of time-contrastive learning's segments). The pairs are
+    (as the segments of nonlinear ICA are weighted). The pairs are
     formed within groups only (:func:`_within_group_pair_means`: one host
     synchronisation, for the size of the largest group).
 
