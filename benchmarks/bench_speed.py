@@ -39,7 +39,6 @@ its rows are skipped with the reason when it cannot be imported.
 
 import argparse
 import contextlib
-import logging
 import math
 import os
 import platform
@@ -51,6 +50,7 @@ import warnings
 
 import numpy as np
 import torch
+from _digits import PythaePeer, mlp
 from torch import nn
 
 from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
@@ -62,17 +62,6 @@ LR = 1e-3
 DEVICE = torch.device("cpu")
 # Our 'auto' bandwidths for the N(0, I) prior: sqrt(d) * (0.5, 1, 2).
 BANDWIDTHS = tuple(math.sqrt(N_COMPONENTS) * f for f in (0.5, 1.0, 2.0))
-
-
-def mlp(sizes, final_sigmoid=False):
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    if final_sigmoid:
-        layers.append(nn.Sigmoid())
-    return nn.Sequential(*layers)
 
 
 def encoder_sizes():
@@ -233,92 +222,32 @@ class HandWritten:
 def pythae_runner(name, X, adversarial, tmpdir):
     # pythae's trainer keeps its tqdm progress bars, as a user gets them (their
     # cost is part of its loop); they go to stderr, the table to stdout.
-    logging.getLogger("pythae").setLevel(logging.WARNING)
-    for lname in list(logging.root.manager.loggerDict):
-        if lname.startswith("pythae"):
-            logging.getLogger(lname).setLevel(logging.WARNING)
-    from pythae.data.preprocessors import DataProcessor
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
-
-    class Encoder(BaseEncoder):
-        def __init__(self):
-            BaseEncoder.__init__(self)
-            self.net = mlp(encoder_sizes())
-
-        def forward(self, x):
-            z = self.net(x)
-            if adversarial:  # Adversarial_AE is a VAE: it reads a log-variance
-                return ModelOutput(embedding=z, log_covariance=torch.zeros_like(z))
-            return ModelOutput(embedding=z)
-
-    class Decoder(BaseDecoder):
-        def __init__(self):
-            BaseDecoder.__init__(self)
-            self.net = mlp(decoder_sizes())
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=self.net(z))
-
-    class Discriminator(BaseDiscriminator):
-        def __init__(self):
-            BaseDiscriminator.__init__(self)
-            self.net = mlp(disc_sizes(), final_sigmoid=True)  # pythae uses BCE
-
-        def forward(self, z):
-            return ModelOutput(embedding=self.net(z))
-
-    torch.manual_seed(0)
-    data = DataProcessor().to_dataset(torch.from_numpy(X))
+    trainer = dict(
+        output_dir=tmpdir,
+        learning_rate=LR,
+        no_cuda=DEVICE.type != "cuda",
+    )
     if adversarial:
-        from pythae.models import Adversarial_AE, Adversarial_AE_Config
-        from pythae.trainers import AdversarialTrainer, AdversarialTrainerConfig
-
-        model = Adversarial_AE(
-            Adversarial_AE_Config(
-                input_dim=(N_FEATURES,),
-                latent_dim=N_COMPONENTS,
-                deterministic_posterior=True,
-                reconstruction_loss="mse",
-            ),
-            encoder=Encoder(),
-            decoder=Decoder(),
-            discriminator=Discriminator(),
-        )
-        config = AdversarialTrainerConfig(
-            output_dir=tmpdir,
-            per_device_train_batch_size=BATCH,
-            num_epochs=3,
-            learning_rate=LR,
-            discriminator_learning_rate=LR,
-            no_cuda=DEVICE.type != "cuda",
-        )
-        trainer = AdversarialTrainer(model, data, training_config=config)
+        trainer["discriminator_learning_rate"] = LR
+        model = {}
     else:
-        from pythae.models import WAE_MMD, WAE_MMD_Config
-        from pythae.trainers import BaseTrainer, BaseTrainerConfig
-
-        model = WAE_MMD(
-            WAE_MMD_Config(
-                input_dim=(N_FEATURES,),
-                latent_dim=N_COMPONENTS,
-                kernel_choice="rbf",
-                kernel_bandwidth=1.0,  # C = 2 d: the middle of our three scales
-                reg_weight=1.0,
-            ),
-            encoder=Encoder(),
-            decoder=Decoder(),
+        model = dict(
+            kernel_choice="rbf",
+            kernel_bandwidth=1.0,  # C = 2 d: the middle of our three scales
+            reg_weight=1.0,
         )
-        config = BaseTrainerConfig(
-            output_dir=tmpdir,
-            per_device_train_batch_size=BATCH,
-            num_epochs=3,
-            learning_rate=LR,
-            no_cuda=DEVICE.type != "cuda",
-        )
-        trainer = BaseTrainer(model, data, training_config=config)
-    trainer.prepare_training()
-    return PythaeRunner(name, trainer)
+    peer = PythaePeer(
+        "adversarial" if adversarial else "mmd",
+        X,
+        hidden=HIDDEN,
+        n_components=N_COMPONENTS,
+        discriminator_hidden=DISC_HIDDEN,
+        batch_size=BATCH,
+        seed=0,
+        model=model,
+        trainer=trainer,
+    )
+    return PythaeRunner(name, peer.trainer)
 
 
 class PythaeRunner:

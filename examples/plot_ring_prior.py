@@ -13,9 +13,9 @@ train both estimators on it:
 - :class:`~sklearn_aae.AdversarialAutoencoder`: a discriminator on the codes
   (default ``reg_weight=0.01``);
 - :class:`~sklearn_aae.MMDAutoencoder`: a kernel MMD whose prior-side terms are
-  exact for a Gaussian mixture (default ``reg_weight=1.0``).
+  exact for a Gaussian mixture (default ``reg_weight=0.3``).
 
-The two ``reg_weight`` defaults differ by a factor of 100 because the two
+The two ``reg_weight`` defaults differ by a factor of 30 because the two
 penalties have different sizes and gradients; see the user guide.
 """
 

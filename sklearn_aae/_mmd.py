@@ -211,8 +211,11 @@ class MMDAutoencoder(BaseAutoencoder):
         Dimension of the codes.
     prior : prior object, default=None
         ``None`` is a standard normal :class:`~sklearn_aae.priors.GaussianPrior`.
-    reg_weight : float, default=1.0
-        Weight of the MMD term; 0 gives a plain autoencoder.
+    reg_weight : float, default=0.3
+        Weight of the MMD term; 0 gives a plain autoencoder. The default is the
+        best trade-off measured on digits (held-out kNN accuracy of 2-D codes
+        against their MMD^2 to the prior; see the user guide's "How the
+        defaults were chosen"): 1.0 and more keep less class structure.
     kernel : {'rbf', 'imq'}, default='rbf'
         The kernel of the MMD: ``'rbf'``, the Gaussian
         ``exp(-|x - y|^2 / (2 l^2))``, or ``'imq'``, the heavier-tailed inverse
@@ -228,7 +231,7 @@ class MMDAutoencoder(BaseAutoencoder):
         prior's variance per coordinate: ``s^2`` is half the expected squared
         distance between two prior samples (for ``'imq'``, the middle scale is
         the WAE paper's ``C = 2 n_components v``).
-    hidden_layer_sizes : tuple of int, default=(256, 128)
+    hidden_layer_sizes : tuple of int, default=(256, 256)
         Hidden layers of the encoder; the decoder mirrors them. ``()`` makes both
         maps affine.
     activation : {'relu', 'tanh', 'logistic', 'identity', 'leaky_relu', 'elu'}, \
@@ -241,12 +244,12 @@ class MMDAutoencoder(BaseAutoencoder):
         so q(z|x) can take any shape. :meth:`transform` always returns the mean
         of q(z|x) (for ``'universal'``, the average over 16 fixed noise draws):
         it is deterministic.
-    batch_size : int, default=128
+    batch_size : int, default=100
         Rows per batch; an epoch's rows are split into batches of nearly equal
         size, none larger than this.
-    max_iter : int, default=200
+    max_iter : int, default=300
         Maximum number of epochs.
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=2e-3
         Adam's learning rate.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when their loss
@@ -254,7 +257,12 @@ class MMDAutoencoder(BaseAutoencoder):
         improved by ``tol`` for ``n_iter_no_change`` epochs; the best weights are
         restored. Without it, the training loss is watched the same way.
     validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=15
+        Epochs without an improvement of ``tol`` (each against the best loss so
+        far) that training tolerates: it stops after ``n_iter_no_change + 1``
+        of them. Above scikit-learn's 10 because the minibatch MMD makes the
+        loss noisy: with 10, a model on digits was stopped while its codes were
+        still improving.
     tol : float, default=1e-4
     device : str or torch.device, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU; or any torch
@@ -346,18 +354,18 @@ class MMDAutoencoder(BaseAutoencoder):
         n_components=2,
         *,
         prior=None,
-        reg_weight=1.0,
+        reg_weight=0.3,
         kernel="rbf",
         bandwidth="auto",
-        hidden_layer_sizes=(256, 128),
+        hidden_layer_sizes=(256, 256),
         activation="relu",
         encoder="deterministic",
-        batch_size=128,
-        max_iter=200,
-        learning_rate_init=1e-3,
+        batch_size=100,
+        max_iter=300,
+        learning_rate_init=2e-3,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=15,
         tol=1e-4,
         device="auto",
         precision="float32",
