@@ -367,6 +367,8 @@ def test_recovers_nonstationary_sources_better_than_fastica():
         batch_size=len(u),
         max_iter=600,
         n_iter_no_change=600,
+        reg_weight=1.0,  # measured at the former defaults (reg_weight, rate)
+        learning_rate_init=1e-3,
         device="cpu",
         random_state=0,
     )

@@ -285,7 +285,13 @@ def test_all_unlabelled_trains_exactly_as_without_labels(make, early_stopping, e
         (MMDAutoencoder, dict(reg_weight=10.0), 0),
         (
             AdversarialAutoencoder,
-            dict(reg_weight=1.0, discriminator_hidden_layer_sizes=(32,)),
+            dict(
+                reg_weight=1.0,
+                discriminator_hidden_layer_sizes=(32,),
+                # measured with the learning rates that were the defaults then
+                discriminator_learning_rate=1e-3,
+                learning_rate_init=1e-3,
+            ),
             1,
         ),
     ],
