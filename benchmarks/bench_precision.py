@@ -1,8 +1,9 @@
 """Accuracy of ``precision='bfloat16'`` against float32, paired by seed.
 
-Same data, splits and protocol as ``bench_quality.py`` (scikit-learn's digits
-scaled to [0, 1], a held-out quarter, 2-D codes, N(0, I) prior, default
-architecture, exactly ``--max-iter`` epochs), each estimator fitted twice per
+The data, splits and protocol that ``bench_quality.py`` used before issue 11
+(scikit-learn's digits scaled to [0, 1], a held-out quarter, not stratified,
+2-D codes, N(0, I) prior, default architecture, exactly ``--max-iter``
+epochs), each estimator fitted twice per
 seed, once per precision, from the same seed. Prints, per estimator and
 precision, the mean and standard deviation over seeds of
 
@@ -57,7 +58,7 @@ def main(argv=None):
     X = X / 16.0
     results = {}  # (estimator, precision) -> list of (knn, mmd2, mse) per seed
     for seed in range(args.seeds):
-        split = train_test_split(X, y, random_state=seed)  # as bench_quality.py
+        split = train_test_split(X, y, random_state=seed)  # not stratified
         X_train, X_test, y_train, y_test = split
         for Estimator in (MMDAutoencoder, AdversarialAutoencoder):
             for precision in PRECISIONS:

@@ -16,13 +16,14 @@ over seeds of
 - reconstruction MSE of held-out rows (per feature);
 - fit time (ours: the whole ``fit`` call; pythae: its ``train_step`` calls);
 
-and saves a figure of the held-out codes of seed 0 (``--figure``).
+and, with ``--figure PATH``, saves a figure of the held-out codes of seed 0.
 
 ``--max-iter N`` instead runs every autoencoder, ours and pythae's, for exactly
 N epochs. pythae's models learn an N(0, I) prior only: with ``--prior ring``
 they are left out.
 
-Run: ``python benchmarks/bench_quality.py [--seeds 5] [--prior gaussian|ring]``.
+Run: ``python benchmarks/bench_quality.py [--seeds 5] [--prior gaussian|ring]
+[--figure docs/images/codes_mmd_vs_adversarial.png]``.
 """
 
 import argparse
@@ -152,8 +153,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--figure",
-        default="docs/images/codes_mmd_vs_adversarial.png",
-        help="where to save the held-out codes of seed 0 ('' for none)",
+        default=None,
+        help="where to save the held-out codes of seed 0 (the README's: "
+        "docs/images/codes_mmd_vs_adversarial.png)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)  # the benchmark process only
