@@ -72,15 +72,24 @@ def _release_pages(mapping):
 
 
 # ------------------------------------------------------------------ validation
+_FLOAT32_SQUARE_LIMIT = float(np.sqrt(np.finfo(np.float32).max))
+
+
 def _check_float32_range(values):
-    """Refuse float64 values that float32 (the networks' dtype) cannot hold."""
+    """Refuse float64 values whose squares float32 (the networks' dtype) cannot hold.
+
+    The reconstruction loss squares every value, so anything above
+    ``sqrt(float32 max)``, about 1.8e19, would overflow to inf in the first epoch
+    and end in a divergence error; refuse it here, naming the fix.
+    """
     if values.dtype != np.float64 or values.size == 0:
         return
     largest = float(np.max(np.abs(values)))
-    if largest > float(np.finfo(np.float32).max):
+    if largest > _FLOAT32_SQUARE_LIMIT:
         raise ValueError(
-            f"X has values up to {largest:.3g}, beyond float32's range (the "
-            "networks compute in float32); scale the data first, for example "
+            f"X has values up to {largest:.3g}, whose squares overflow float32 "
+            f"(the networks compute in float32; the limit is about "
+            f"{_FLOAT32_SQUARE_LIMIT:.2g}); scale the data first, for example "
             "with sklearn.preprocessing.StandardScaler."
         )
 

@@ -45,6 +45,8 @@ BAD_FIT_INPUTS = [
     ("3-D", X_OK.reshape(40, 5, 1), ValueError, "3"),
     ("1-D", X_OK[:, 0], ValueError, "2D array"),
     ("beyond float32", X_OK * 1e300, ValueError, "float32"),
+    # squares overflow float32 (1e20^2 > 3.4e38) though the values fit in it
+    ("squares beyond float32", X_OK * 1e20, ValueError, "squares overflow float32"),
 ]
 
 
@@ -95,7 +97,7 @@ GOOD_INPUTS = [
     ("two samples", X_OK[:2]),
     ("csr", sparse.csr_matrix(np.where(X_OK > 0.5, X_OK, 0.0))),
     ("csc", sparse.csc_matrix(np.where(X_OK > 0.5, X_OK, 0.0))),
-    ("large values", X_OK * 1e30),
+    ("large values", X_OK * 1e15),  # squares still fit in float32
 ]
 
 
