@@ -2,6 +2,12 @@
 
 from ._adversarial import AdversarialAutoencoder
 from ._mmd import MMDAutoencoder, mmd_to_prior
+from ._tasks import (
+    AdversarialAutoencoderClassifier,
+    AdversarialAutoencoderClustering,
+    MMDAutoencoderClassifier,
+    MMDAutoencoderClustering,
+)
 from .priors import (
     GaussianMixturePrior,
     GaussianPrior,
@@ -15,6 +21,10 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AdversarialAutoencoder",
     "MMDAutoencoder",
+    "AdversarialAutoencoderClassifier",
+    "MMDAutoencoderClassifier",
+    "AdversarialAutoencoderClustering",
+    "MMDAutoencoderClustering",
     "mmd_to_prior",
     "GaussianPrior",
     "GaussianMixturePrior",

@@ -370,7 +370,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
 
     def _n_label_inputs(self):
         """Label inputs of the discriminator: ``len(classes_) + 1``, or 0 without."""
-        n_classes = len(getattr(self, "classes_", ()))
+        n_classes = self._n_regularizer_classes()
         return n_classes + 1 if n_classes else 0
 
     def _init_fitted_regularizer(self, seed):
@@ -379,7 +379,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
             # The CPU generator only: torch.manual_seed would also reseed GPUs.
             torch.default_generator.manual_seed(seed + 1)
             self.discriminator_ = make_mlp(
-                self.n_components + self._n_label_inputs(),
+                self._code_width() + self._n_label_inputs(),
                 hidden,
                 1,
                 self.activation,
@@ -401,7 +401,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
             steps=self.discriminator_steps,
             instance_noise=self.instance_noise,
             precision=self.precision,
-            n_classes=len(getattr(self, "classes_", ())),
+            n_classes=self._n_regularizer_classes(),
         )
 
     def _architecture_signature(self, hidden):

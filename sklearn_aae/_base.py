@@ -209,7 +209,29 @@ class BaseAutoencoder(
 
     def _heads(self):
         """The code's blocks ``(width, kind)``, from ``prior_``: the encoder's heads."""
-        return code_support(tensor_prior(self.prior_, self.n_components))
+        return code_support(tensor_prior(self.prior_, self._code_width()))
+
+    def _code_width(self):
+        """The width of the encoder's output (``n_components``; the task
+        estimators add their class block)."""
+        return self.n_components
+
+    def _fitted_prior(self):
+        """``prior_``: a validated copy of ``prior`` for the code (the task
+        estimators wrap it as the style block of a product)."""
+        return _check_prior(self.prior, self.n_components)
+
+    def _n_regularizer_classes(self):
+        """How many classes the regulariser matches labelled codes to (0: it
+        ignores labels). The classes the prior gives labels; the task
+        estimators use labels in their own loss instead."""
+        return len(getattr(self, "classes_", ()))
+
+    def _task_losses(self, z, yb):
+        """Terms added to the objective, ``{name: (weight, value)}`` (default:
+        none). ``z`` are the batch's codes (float32, with autograd), ``yb``
+        their label codes (or None); each value is recorded in ``history_``."""
+        return {}
 
     def _losses(self, xb, yb, regularizer, generator=None, *, train=True):
         """The per-batch losses: the one place where they are composed.
@@ -224,8 +246,9 @@ class BaseAutoencoder(
         -------
         losses : dict of scalar tensor
             ``'loss'``, the objective ``reconstruction + reg_weight *
-            regularization``; ``'reconstruction'``, the mean squared error; and
-            the regulariser's keys (absent when ``reg_weight=0``). Every key but
+            regularization`` (plus the weighted terms of :meth:`_task_losses`);
+            ``'reconstruction'``, the mean squared error; the regulariser's keys
+            (absent when ``reg_weight=0``); and the task's terms. Every key but
             ``'loss'`` is recorded in ``history_``.
         """
         if train:
@@ -238,14 +261,18 @@ class BaseAutoencoder(
         # Losses and the regulariser work in float32 whatever the precision.
         z = z.float()
         recon = torch.nn.functional.mse_loss(xhat.float(), xb)
-        if self.reg_weight == 0:
-            return {"loss": recon, "reconstruction": recon}
-        if train:
-            reg = regularizer(z, yb)
-        else:
-            reg = {"regularization": regularizer.evaluate(z, yb)}
-        loss = recon + self.reg_weight * reg["regularization"]
-        return {"loss": loss, "reconstruction": recon, **reg}
+        losses = {"loss": recon, "reconstruction": recon}
+        if self.reg_weight != 0:
+            if train:
+                reg = regularizer(z, yb)
+            else:
+                reg = {"regularization": regularizer.evaluate(z, yb)}
+            losses["loss"] = recon + self.reg_weight * reg["regularization"]
+            losses.update(reg)
+        for name, (weight, value) in self._task_losses(z, yb).items():
+            losses["loss"] = losses["loss"] + weight * value
+            losses[name] = value
+        return losses
 
     # ------------------------------------------------------------- properties
     @property
@@ -343,7 +370,7 @@ class BaseAutoencoder(
         self.device_ = resolve_device(self.device)
         warn_if_bfloat16_is_emulated(self.precision, self.device_)
         warn_if_tf32(self.device_)
-        self.prior_ = _check_prior(self.prior, self.n_components)
+        self.prior_ = self._fitted_prior()
         generator = torch.Generator(device=self.device_)
         generator.manual_seed(
             (loop_seed + (0 if fresh else self.n_iter_)) % (2**31 - 1)
@@ -360,7 +387,7 @@ class BaseAutoencoder(
             trained = [self.encoder_, self.decoder_, *self._prior_modules().values()]
             params = [p for m in trained for p in m.parameters()]
             self._optimizer = adam(params, self.learning_rate_init)
-        tprior = tensor_prior(self.prior_, self.n_components, self.device_)
+        tprior = tensor_prior(self.prior_, self._code_width(), self.device_)
         regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
         train_idx, val_idx = self._split(data, incremental, split_seed)
@@ -380,7 +407,7 @@ class BaseAutoencoder(
         """A fresh fit: new networks and empty records."""
         self.encoder_, self.decoder_ = build_networks(
             self.n_features_in_,
-            self.n_components,
+            self._code_width(),
             hidden,
             self.activation,
             self.encoder,
@@ -677,7 +704,7 @@ class BaseAutoencoder(
             return self.prior_._fitted_tensor_prior(
                 self.prior_scales_, self.prior_weights_, device, torch.float32
             )
-        return tensor_prior(self.prior_, self.n_components, device)
+        return tensor_prior(self.prior_, self._code_width(), device)
 
     # --------------------------------------------------------- state, devices
     # Optimisers: kept between partial_fit calls, dropped after fit and in pickles.
@@ -743,6 +770,11 @@ class BaseAutoencoder(
         Z : ndarray of shape (n_samples, n_components)
             Of the dtype of ``X`` (float32 or float64).
         """
+        return self._encode(X)
+
+    @torch.no_grad()
+    def _encode(self, X):
+        """The codes of ``X`` (the full encoder output), of the dtype of ``X``."""
         check_is_fitted(self)
         X = _validate_rows(self, X)
         data = _Data(X, self.device_, stream=True)

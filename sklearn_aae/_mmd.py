@@ -72,7 +72,7 @@ class _MMDRegularizer:
         ``_data.LABELLED_SHARE``). A group of one row counts by its
         V-statistic (see :func:`grouped_mmd2_sum`).
         """
-        if y is None:
+        if y is None or not self.n_classes:
             return self._mmd2(Z)
         return self._mmd2_by_class(Z, y)
 
@@ -412,7 +412,7 @@ class MMDAutoencoder(BaseAutoencoder):
             bandwidths,
             generator,
             self.kernel,
-            n_classes=len(getattr(self, "classes_", ())),
+            n_classes=self._n_regularizer_classes(),
         )
 
 

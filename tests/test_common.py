@@ -9,9 +9,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import sklearn_aae
 from sklearn_aae import (
     AdversarialAutoencoder,
+    AdversarialAutoencoderClassifier,
+    AdversarialAutoencoderClustering,
     GaussianMixturePrior,
     LaplacePrior,
     MMDAutoencoder,
+    MMDAutoencoderClassifier,
+    MMDAutoencoderClustering,
 )
 from sklearn_aae._base import BaseAutoencoder
 from sklearn_aae.priors import (
@@ -50,6 +54,18 @@ ESTIMATORS = [
     AdversarialAutoencoder(
         encoder="universal", discriminator_hidden_layer_sizes=(8,), **FAST
     ),
+    # check_classifiers_train asks for training accuracy above 0.83 on blobs
+    # after one fit: a full-weight cross-entropy and 10 epochs reach it.
+    MMDAutoencoderClassifier(supervised_weight=1.0, **{**FAST, "max_iter": 10}),
+    AdversarialAutoencoderClassifier(
+        supervised_weight=1.0,
+        discriminator_hidden_layer_sizes=(8,),
+        **{**FAST, "max_iter": 10},
+    ),
+    MMDAutoencoderClustering(n_clusters=3, **FAST),
+    AdversarialAutoencoderClustering(
+        n_clusters=3, discriminator_hidden_layer_sizes=(8,), **FAST
+    ),
 ]
 
 
@@ -75,7 +91,39 @@ _FIT_WITH_LABELS_OUTSIDE_0_TO_K = [
 ]
 
 
+# The task estimators (a class block beside the style code).
+_TASK_EXPECTED_FAILURES = {
+    # The check fits with y = -1 as an ordinary class; -1 marks an unlabelled
+    # row (scikit-learn's semi-supervised convention), so the estimator sees
+    # fewer classes than the check expects.
+    "check_classifiers_classes": "reads -1 as 'unlabelled', not as a class",
+    # transform of a subset differs from the subset of transform by one float32
+    # ulp (1.2e-7) on some rows: torch's CPU matrix product blocks rows by the
+    # batch's row count, and the 12-column output of a class block beside the
+    # style takes a different kernel than the 2-column code of the plain
+    # estimators (which pass).
+    "check_methods_subset_invariance": "float32 matmul blocking: 1 ulp apart",
+}
+_CLUSTERER_EXPECTED_FAILURES = {
+    # The sparse checks read tags.classifier_tags.multi_class of any estimator
+    # with predict_proba; a clusterer has no classifier tags (None), so the
+    # check itself raises AttributeError after fit and predict on sparse input
+    # succeeded (sparse input is tested in tests/test_tasks.py).
+    "check_estimator_sparse_array": "the check reads classifier tags of a clusterer",
+    "check_estimator_sparse_matrix": "the check reads classifier tags of a clusterer",
+    "check_methods_subset_invariance": "float32 matmul blocking: 1 ulp apart",
+}
+
+
 def _expected_failed_checks(estimator):
+    if isinstance(
+        estimator, (MMDAutoencoderClassifier, AdversarialAutoencoderClassifier)
+    ):
+        return _TASK_EXPECTED_FAILURES
+    if isinstance(
+        estimator, (MMDAutoencoderClustering, AdversarialAutoencoderClustering)
+    ):
+        return _CLUSTERER_EXPECTED_FAILURES
     if isinstance(estimator.prior, ProductPrior):
         reason = "sets n_components=1, narrower than the product's two blocks"
         return dict.fromkeys(_SETS_N_COMPONENTS_TO_1, reason)

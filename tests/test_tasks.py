@@ -1,0 +1,282 @@
+"""The task estimators: semi-supervised classifiers and clusterers."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_aae import (
+    AdversarialAutoencoderClassifier,
+    AdversarialAutoencoderClustering,
+    MMDAutoencoderClassifier,
+    MMDAutoencoderClustering,
+)
+from sklearn_aae.priors import (
+    CategoricalPrior,
+    ConditionalPrior,
+    LaplacePrior,
+    ProductPrior,
+)
+
+FAST = dict(hidden_layer_sizes=(16,), batch_size=32, device="cpu", random_state=0)
+# On 240 rows (800 steps) the adversary at its digits defaults (learning rate
+# 1e-4, weight 0.01) has not yet pulled the style to its prior, so the decoder
+# still reads the class from the style; ten times both does.
+CLASSIFIERS = [
+    MMDAutoencoderClassifier(max_iter=100, **FAST),
+    AdversarialAutoencoderClassifier(
+        max_iter=100,
+        reg_weight=0.1,
+        discriminator_learning_rate=1e-3,
+        discriminator_hidden_layer_sizes=(16,),
+        **FAST,
+    ),
+]
+CLUSTERERS = [
+    MMDAutoencoderClustering(n_clusters=3, max_iter=100, **FAST),
+    AdversarialAutoencoderClustering(
+        n_clusters=3, max_iter=100, discriminator_hidden_layer_sizes=(16,), **FAST
+    ),
+]
+ids = lambda est: type(est).__name__  # noqa: E731
+
+
+def _blobs(n=240, seed=0):
+    """Three well-separated blobs in 6-D, standardised; labels 0, 1, 2."""
+    return _blobs_and_new_rows(n, seed)[:2]
+
+
+def _blobs_and_new_rows(n=240, seed=0, n_new=90):
+    """``X, y, X_new, y_new``: ``n`` rows and ``n_new`` held-out rows of the
+    same blobs (the same scaling)."""
+    X, y = make_blobs(n_samples=n + n_new, n_features=6, centers=3, random_state=seed)
+    X = StandardScaler().fit_transform(X)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def _semi(y, n_per_class, seed=0):
+    """``y`` with ``n_per_class`` labelled rows per class, the rest -1."""
+    rng = np.random.RandomState(seed)
+    out = np.full_like(y, -1)
+    for k in np.unique(y):
+        keep = rng.choice(np.flatnonzero(y == k), n_per_class, replace=False)
+        out[keep] = y[keep]
+    return out
+
+
+def _fit(est, X, y=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clone(est).fit(X, y)
+
+
+# ------------------------------------------------------------------ classifier
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_learns_from_few_labels(est):
+    X, y, X_test, y_test = _blobs_and_new_rows()
+    clf = _fit(est, X, _semi(y, 3))
+    assert clf.score(X_test, y_test) > 0.9  # chance: 1/3
+    assert clf.history_["classification"][-1] < clf.history_["classification"][0]
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_takes_string_labels_and_sorts_classes(est):
+    X, y = _blobs(120)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    y_semi = np.where(_semi(y, 5) >= 0, names, -1).astype(object)
+    clf = _fit(est, X, y_semi)
+    assert clf.classes_.tolist() == ["a", "b", "c"]
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_probabilities_are_the_class_block(est):
+    X, y = _blobs(120)
+    clf = _fit(est, X, y)  # fully supervised: no -1
+    P = clf.predict_proba(X)
+    assert P.shape == (120, 3)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(1)])
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), P)
+    # the encoder's output is [class block, style]
+    codes = clf.encoder_.mean(torch.as_tensor(X[:2], dtype=torch.float32))
+    assert codes.shape == (2, 3 + clf.n_components)
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_transform_is_the_style_and_inverse_needs_the_class(est):
+    X, y = _blobs(120)
+    clf = _fit(clone(est).set_params(n_components=3), X, y)
+    Z = clf.transform(X)
+    assert Z.shape == (120, 3)
+    with pytest.raises(ValueError, match="needs y, the class of each row"):
+        clf.inverse_transform(Z)
+    rec = clf.inverse_transform(Z, clf.predict(X))
+    # better than predicting the column means (the data are standardised)
+    assert np.mean((rec - X) ** 2) < 0.5 * np.mean(X**2)
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.inverse_transform(Z, np.full(120, 7))
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_samples_rows_of_the_chosen_class_with_shared_styles(est):
+    X, y = _blobs()
+    clf = _fit(est, X, y)
+    for k in clf.classes_:
+        rows = clf.sample(50, random_state=1, y=k)
+        assert np.mean(clf.predict(rows) == k) > 0.9
+    # the same seed: the same styles whatever the class, so only the class moves
+    a = clf.sample(5, random_state=1, y=0)
+    assert np.array_equal(a, clf.sample(5, random_state=1, y=[0] * 5))
+    assert not np.allclose(a, clf.sample(5, random_state=1, y=1))
+    assert clf.sample(4, random_state=0).shape == (4, X.shape[1])
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_refuses_unlabelled_only_one_class_and_continuous_y(est):
+    X, y = _blobs(60)
+    with pytest.raises(ValueError, match="requires y"):
+        clone(est).fit(X)
+    with pytest.raises(ValueError, match="every row of y is unlabelled"):
+        clone(est).fit(X, np.full(60, -1))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        clone(est).fit(X, np.where(y == 0, 0, -1))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clone(est).fit(X, np.linspace(0, 1, 60))
+
+
+def test_classifier_refuses_a_prior_that_cannot_be_a_style():
+    X, y = _blobs(60)
+    clf = MMDAutoencoderClassifier(prior=ConditionalPrior(), max_iter=1, **FAST)
+    with pytest.raises(TypeError, match="style code"):
+        clf.fit(X, y)
+
+
+def test_classifier_style_prior_is_the_product_s_style_block():
+    X, y = _blobs(60)
+    clf = _fit(
+        MMDAutoencoderClassifier(
+            n_components=2, prior=LaplacePrior(scale=0.5), max_iter=1, **FAST
+        ),
+        X,
+        y,
+    )
+    assert isinstance(clf.prior_, ProductPrior)
+    params = clf.prior_.get_params()
+    assert isinstance(params["class"], CategoricalPrior)
+    assert params["class"].n_categories == 3 and params["style__scale"] == 0.5
+
+
+def test_classifier_partial_fit_takes_the_classes_at_the_first_call():
+    X, y = _blobs(90)
+    clf = MMDAutoencoderClassifier(**FAST)
+    first = y < 2  # the first block has classes 0 and 1 only
+    clf.partial_fit(X[first], y[first], classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    clf.partial_fit(X[~first], np.full((~first).sum(), -1))  # unlabelled block
+    assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_classifier_score_is_accuracy_and_score_samples_the_likelihood(est):
+    X, y = _blobs(90)
+    clf = _fit(est, X, y)
+    assert clf.score(X, y) == np.mean(clf.predict(X) == y)
+    ll = clf.score_samples(X[:10])
+    assert ll.shape == (10,) and np.all(np.isfinite(ll))
+
+
+def test_supervised_weight_drives_the_labelled_rows():
+    X, y = _blobs()
+    y_semi = _semi(y, 3)
+    est = MMDAutoencoderClassifier(max_iter=30, reg_weight=0.0, **FAST)
+    with_ce = _fit(est, X, y_semi)
+    without = _fit(clone(est).set_params(supervised_weight=0.0), X, y_semi)
+    labelled = y_semi >= 0
+    assert with_ce.score(X[labelled], y[labelled]) == 1.0
+    # without the cross-entropy the heads do not know the classes' names
+    assert without.score(X, y) < with_ce.score(X, y) - 0.3
+
+
+def test_classifier_reads_sparse_input():
+    X, y = _blobs(60)
+    clf = _fit(MMDAutoencoderClassifier(max_iter=2, **FAST), sp.csr_matrix(X), y)
+    np.testing.assert_allclose(
+        clf.predict_proba(sp.csr_matrix(X)), clf.predict_proba(X), rtol=1e-6
+    )
+
+
+def test_adversarial_discriminator_reads_the_whole_code_without_label_slots():
+    X, y = _blobs(60)
+    clf = _fit(clone(CLASSIFIERS[1]).set_params(max_iter=1, n_components=2), X, y)
+    # 3 heads + 2 style columns; labels go to the cross-entropy, not the game
+    assert clf.discriminator_[0].in_features == 5
+
+
+# ------------------------------------------------------------------ clusterer
+def test_mmd_clusterer_finds_separated_blobs_inductively():
+    # The adversarial clusterer does not, on these data: ARI 0.01-0.93 over
+    # seeds and settings after 100 epochs (reported in the user guide), so it
+    # is held to the contract below, not to this.
+    X, y, X_new, y_new = _blobs_and_new_rows()
+    km = _fit(CLUSTERERS[0], X)
+    assert adjusted_rand_score(y, km.labels_) > 0.9
+    assert adjusted_rand_score(y_new, km.predict(X_new)) > 0.9
+
+
+@pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
+def test_clusterer_labels_are_predict_and_fit_predict(est):
+    X, _ = _blobs(120)
+    km = _fit(est, X)
+    np.testing.assert_array_equal(km.labels_, km.predict(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(clone(est).fit_predict(X), km.labels_)
+    assert km.labels_.min() == 0 and km.labels_.max() == km.n_clusters_ - 1
+    np.testing.assert_allclose(km.predict_proba(X).sum(1), 1.0)
+    assert km.transform(X).shape == (120, km.n_components)
+    # score is the log-likelihood (ClusterMixin leaves it to the base)
+    np.testing.assert_allclose(km.score(X), km.score_samples(X).mean())
+
+
+def test_clusterer_numbers_found_clusters_from_zero_and_skips_empty_heads():
+    X, _ = _blobs(60)
+    km = _fit(MMDAutoencoderClustering(n_clusters=4, max_iter=1, **FAST), X)
+    # Pretend the encoder uses heads 1 and 3 only: 2 clusters, labelled 0 and 1.
+    codes = np.zeros((60, 4 + km.n_components))
+    codes[:30, 1] = 1.0
+    codes[30:, 3] = 1.0
+    km._encode = lambda X: codes[: len(X)]
+    with pytest.warns(ConvergenceWarning, match=r"\(2\) found smaller"):
+        km.partial_fit(X)
+    assert km.cluster_heads_.tolist() == [1, 3] and km.n_clusters_ == 2
+    np.testing.assert_array_equal(km.labels_, np.repeat([0, 1], 30))
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    assert km.predict_proba(X).shape == (60, 2)
+    # cluster c decodes and samples through head cluster_heads_[c]
+    assert km._heads_of(np.array([0, 1]), 2).tolist() == [1, 3]
+    with pytest.raises(ValueError, match=r"integers in \[0, 2\)"):
+        km.sample(2, y=2)
+
+
+def test_clusterer_ignores_y():
+    X, y = _blobs(90)
+    est = MMDAutoencoderClustering(n_clusters=3, max_iter=3, **FAST)
+    np.testing.assert_array_equal(_fit(est, X).labels_, _fit(est, X, y).labels_)
+    assert not hasattr(_fit(est, X, y), "classes_")
+
+
+@pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
+def test_clusterer_is_reproducible(est):
+    X, _ = _blobs(90)
+    np.testing.assert_array_equal(
+        _fit(clone(est).set_params(max_iter=3), X).transform(X),
+        _fit(clone(est).set_params(max_iter=3), X).transform(X),
+    )
