@@ -409,7 +409,14 @@ _CLUSTERING_CONSTRAINTS = {
 _SHARED_OTHER_PARAMETERS = """
     Other Parameters
     ----------------
-    hidden_layer_sizes, activation, encoder, batch_size, max_iter, \
+    activation : {{'relu', 'tanh', 'logistic', 'identity', 'leaky_relu', \
+'elu'}}, default='tanh'
+        The hidden layers' activation. ``'tanh'``, where the plain
+        autoencoders default to ``'relu'``: measured on digits (two or three
+        seeds), tanh made better clusters (held-out ARI 0.61-0.79 against
+        0.44-0.57) and fewer errors with 3 labels per class (10.4-11.3%
+        against 17.6%); see the user guide.
+    hidden_layer_sizes, encoder, batch_size, max_iter, \
 learning_rate_init, early_stopping, validation_fraction, n_iter_no_change, \
 tol, device, precision, random_state, verbose, warm_start : see {parent}
         As for :class:`~sklearn_aae.{parent}`, whose training loop this
@@ -515,7 +522,7 @@ n_iter_, n_features_in_, feature_names_in_ : see MMDAutoencoder
         kernel="rbf",
         bandwidth="auto",
         hidden_layer_sizes=(256, 256),
-        activation="relu",
+        activation="tanh",
         encoder="deterministic",
         batch_size=100,
         max_iter=300,
@@ -638,7 +645,7 @@ AdversarialAutoencoder
         discriminator_steps=1,
         instance_noise=0.0,
         hidden_layer_sizes=(256, 256),
-        activation="relu",
+        activation="tanh",
         encoder="deterministic",
         batch_size=100,
         max_iter=300,
@@ -702,8 +709,10 @@ class MMDAutoencoderClustering(_AutoencoderClusteringMixin, MMDAutoencoder):
         Dimension of the style code (what :meth:`transform` returns).
     prior : prior object, default=None
         The style's prior (see :class:`MMDAutoencoderClassifier`).
-    reg_weight : float, default=0.3
-        Weight of the MMD of the codes to the product prior.
+    reg_weight : float, default=1.0
+        Weight of the MMD of the codes to the product prior. Measured on
+        digits with ``activation='tanh'`` (seed 0): held-out ARI 0.79 at 1.0,
+        0.72 at 0.3 (three seeds at 1.0: 0.61-0.79).
     kernel : {'rbf', 'imq'}, default='rbf'
     bandwidth : 'auto', float or list of float, default='auto'
         As for :class:`~sklearn_aae.MMDAutoencoder`, for the whole code.
@@ -761,11 +770,11 @@ feature_names_in_ : see MMDAutoencoderClassifier
         n_components=2,
         *,
         prior=None,
-        reg_weight=0.3,
+        reg_weight=1.0,
         kernel="rbf",
         bandwidth="auto",
         hidden_layer_sizes=(256, 256),
-        activation="relu",
+        activation="tanh",
         encoder="deterministic",
         batch_size=100,
         max_iter=300,
@@ -878,7 +887,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
         discriminator_steps=1,
         instance_noise=0.0,
         hidden_layer_sizes=(256, 256),
-        activation="relu",
+        activation="tanh",
         encoder="deterministic",
         batch_size=100,
         max_iter=300,
