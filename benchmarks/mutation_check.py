@@ -380,6 +380,24 @@ MUTATIONS = [
         "a RuntimeError (CUDA out of memory) in the prior's gradient is swallowed",
         _first("tests/test_gpu_path.py", "tests/test_scoring.py"),
     ),
+    # Dense training data too large for the device: streamed, in batch order.
+    Mutation(
+        "too_large_dense_data_copied_whole",
+        "sklearn_aae/_data.py",
+        "            if not _fits_on_device(needed, free):",
+        "            if False:",
+        "dense data larger than the device's free memory are still copied whole",
+        _first("tests/test_data.py", "tests/test_gpu_path.py"),
+    ),
+    Mutation(
+        "streamed_dense_batches_sorted",
+        "sklearn_aae/_data.py",
+        "            idx = np.sort(idx) if self._sorted else idx",
+        "            idx = np.sort(idx)",
+        "dense rows streamed for lack of device memory come in sorted order, so the "
+        "fit differs from the whole copy's",
+        _first("tests/test_gpu_path.py", "tests/test_data.py"),
+    ),
 ]
 
 
