@@ -297,11 +297,27 @@ MUTATIONS = [
         SCORING_TESTS,
     ),
     Mutation(
-        "score_without_gauss_newton_step",
+        "score_without_gauss_newton_steps",
         "sklearn_aae/_scoring.py",
-        "mu = z0 + torch.cholesky_solve(grad.unsqueeze(-1), Lh).squeeze(-1)",
-        "mu = z0",
-        "the proposal is centred at the encoder's code, not one Gauss-Newton step on",
+        "_NEWTON_STEPS = 2",
+        "_NEWTON_STEPS = 0",
+        "the proposal is centred at its start, not moved towards the posterior mode",
+        SCORING_TESTS,
+    ),
+    Mutation(
+        "score_proposal_starts_only_at_the_code",
+        "sklearn_aae/_scoring.py",
+        "mu, Lh = _gauss_newton_proposal(x, z0, model, starts=z_prior)",
+        "mu, Lh = _gauss_newton_proposal(x, z0, model)",
+        "the mode search starts at the encoder's code only, not the best prior draw",
+        SCORING_TESTS,
+    ),
+    Mutation(
+        "score_line_search_takes_full_steps",
+        "sklearn_aae/_scoring.py",
+        "            better = fc[rows, best] > f\n",
+        "            better, best = torch.ones_like(f, dtype=torch.bool), best * 0\n",
+        "every Gauss-Newton step is taken whole, even off the support or downhill",
         SCORING_TESTS,
     ),
     Mutation(
@@ -363,6 +379,24 @@ MUTATIONS = [
         return torch.zeros_like(z0)""",
         "a RuntimeError (CUDA out of memory) in the prior's gradient is swallowed",
         _first("tests/test_gpu_path.py", "tests/test_scoring.py"),
+    ),
+    # Dense training data too large for the device: streamed, in batch order.
+    Mutation(
+        "too_large_dense_data_copied_whole",
+        "sklearn_aae/_data.py",
+        "            if not _fits_on_device(needed, free):",
+        "            if False:",
+        "dense data larger than the device's free memory are still copied whole",
+        _first("tests/test_data.py", "tests/test_gpu_path.py"),
+    ),
+    Mutation(
+        "streamed_dense_batches_sorted",
+        "sklearn_aae/_data.py",
+        "            idx = np.sort(idx) if self._sorted else idx",
+        "            idx = np.sort(idx)",
+        "dense rows streamed for lack of device memory come in sorted order, so the "
+        "fit differs from the whole copy's",
+        _first("tests/test_gpu_path.py", "tests/test_data.py"),
     ),
 ]
 

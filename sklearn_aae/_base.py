@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import (
+    _DEVICE_DATA_SHARE,
     _INFERENCE_CHUNK,
     _check_codes,
     _check_labels,
@@ -296,7 +297,9 @@ class BaseAutoencoder(
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Sparse matrices and memory-mapped arrays are streamed
-            to the device a batch at a time.
+            to the device a batch at a time; so are dense arrays whose float32
+            copy would take more than half of a GPU's free memory (said when
+            ``verbose``).
         y : array-like of shape (n_samples,), default=None
             Class labels, ``-1`` for unlabelled rows (scikit-learn's
             semi-supervised convention). With a prior whose components are
@@ -390,6 +393,14 @@ class BaseAutoencoder(
         tprior = tensor_prior(self.prior_, self._code_width(), self.device_)
         regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
+        if self.verbose and data.too_large is not None:
+            needed, free = data.too_large
+            print(
+                f"The training data take {needed / 2**20:.0f} MiB as float32, more "
+                f"than {_DEVICE_DATA_SHARE:.0%} of the {free / 2**20:.0f} MiB free "
+                f"on {self.device_}: "
+                "they are streamed to it a batch at a time."
+            )
         train_idx, val_idx = self._split(data, incremental, split_seed)
         self._count_prior_classes(y, train_idx, fresh)
         return _Run(

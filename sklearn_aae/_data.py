@@ -23,6 +23,11 @@ from sklearn.utils.validation import (
 # Rows per chunk at inference (transform, inverse_transform, sample).
 _INFERENCE_CHUNK = 4096
 
+# The largest share of a device's free memory that dense training data may
+# take as one tensor; the rest is left to the networks, their activations, the
+# optimisers and the regulariser's buffers. Larger data are streamed.
+_DEVICE_DATA_SHARE = 0.5
+
 
 def _n_batches(n, batch_size):
     """How many nearly equal batches to cut ``n`` rows into.
@@ -69,6 +74,39 @@ def _release_pages(mapping):
     if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
         with contextlib.suppress(OSError, ValueError):
             mapping.madvise(mmap.MADV_DONTNEED)
+
+
+# --------------------------------------------------------------- device memory
+def _free_device_memory(device):
+    """Bytes that new tensors may take on ``device``, or None where unbounded.
+
+    On CUDA: the driver's free memory plus what torch's caching allocator holds
+    unused on that device (it reuses that first). Elsewhere None: CPU training
+    data are copied to float32 in host memory, which already holds them.
+    """
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return free + cached
+
+
+def _fits_on_device(nbytes, free_bytes, share=_DEVICE_DATA_SHARE):
+    """Whether ``nbytes`` of training data may live on a device as one tensor.
+
+    They may when they take at most ``share`` of the ``free_bytes`` (None:
+    unbounded, always), leaving the rest to the networks and their buffers.
+
+    Examples
+    --------
+    >>> _fits_on_device(4 * 2**30, 10 * 2**30)
+    True
+    >>> _fits_on_device(6 * 2**30, 10 * 2**30)
+    False
+    >>> _fits_on_device(6 * 2**30, None)
+    True
+    """
+    return free_bytes is None or nbytes <= share * free_bytes
 
 
 # ------------------------------------------------------------------ validation
@@ -371,7 +409,12 @@ class _Data:
     For training, dense in-memory arrays become one float32 tensor on the
     training device and batches are index slices of it. Sparse matrices and
     memory-mapped arrays stay where they are: each batch is gathered on the host
-    (rows in sorted order), densified, cast to float32 and copied to the device.
+    (rows in sorted order, for locality), densified, cast to float32 and copied
+    to the device. Dense arrays whose float32 copy (with the labels) would take
+    more than ``_DEVICE_DATA_SHARE`` of the device's free memory
+    (:func:`_fits_on_device`) are streamed the same way, their rows gathered in
+    the batch's own order, so that training sees the same batches as from the
+    whole copy; ``too_large`` then holds ``(bytes needed, bytes free)``.
     With ``stream=True`` (inference) dense arrays are streamed too, a chunk at a
     time, so that neither a whole float32 copy on the host nor the whole array
     on the GPU is ever made.
@@ -395,7 +438,16 @@ class _Data:
     def __init__(self, X, device, y=None, stream=False):
         self.device = device
         self.n = X.shape[0]
-        self.streamed = stream or sparse.issparse(X) or _is_memory_mapped(X)
+        y = _label_array(y)
+        # Sparse and memory-mapped rows are gathered in sorted order.
+        self._sorted = sparse.issparse(X) or _is_memory_mapped(X)
+        self.streamed = stream or self._sorted
+        self.too_large = None
+        if not self.streamed:
+            needed = 4 * X.shape[0] * X.shape[1] + (0 if y is None else y.nbytes)
+            free = _free_device_memory(device)
+            if not _fits_on_device(needed, free):
+                self.streamed, self.too_large = True, (needed, free)
         self._mapping = None
         if self.streamed:
             self.X = X.tocsr() if sparse.issparse(X) else X
@@ -405,7 +457,6 @@ class _Data:
             self.X = torch.as_tensor(
                 np.ascontiguousarray(X, dtype=np.float32), device=device
             )
-        y = _label_array(y)
         self.y = None if y is None else torch.as_tensor(y, device=device)
 
     def index(self, idx):
@@ -424,7 +475,8 @@ class _Data:
         ``idx`` is a tensor of row indices on the device (or a NumPy array).
         """
         if self.streamed:
-            idx = np.sort(idx.cpu().numpy()) if torch.is_tensor(idx) else idx
+            idx = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
+            idx = np.sort(idx) if self._sorted else idx
             xb = self._rows_to_device(self.X[idx])
         else:
             xb = self.X.index_select(0, idx)

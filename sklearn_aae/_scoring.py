@@ -2,8 +2,9 @@
 
 The generative model is ``z ~ prior``, ``x | z ~ N(decoder(z), noise_variance I)``.
 With only real code blocks, ``log p(x)`` is estimated by importance sampling
-with a defensive mixture of the prior and a Gaussian around a Gauss-Newton
-refinement of the encoder's code. With discrete blocks (one-hot, binary: see
+with a defensive mixture of the prior and a Gaussian around the posterior
+mode, found by a few Gauss-Newton steps from the best of the encoder's code
+and the prior's draws. With discrete blocks (one-hot, binary: see
 ``_torch_priors.code_support``) their joint configurations are summed exactly
 when there are at most ``_MAX_ENUMERATION`` of them, and importance-sampled
 from the encoder's probabilities (mixed with the prior) beyond; the continuous
@@ -28,6 +29,11 @@ from ._torch_priors import (
 # Importance samples per row, and the share drawn from the prior.
 _N_IMPORTANCE = 128
 _DEFENSIVE_PRIOR_SHARE = 0.125
+# The proposal's centre: Gauss-Newton steps towards the posterior mode from the
+# best of the encoder's code and the prior's draws, each step's length the best
+# of these fractions of the full step.
+_NEWTON_STEPS = 2
+_STEP_FRACTIONS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125)
 # Rows times importance samples decoded at once, at most...
 _SCORE_BATCH = 65536
 # ...and the bytes a chunk's largest buffers may take (reconstructions, the
@@ -71,10 +77,17 @@ class LikelihoodScoreMixin:
         and ``log p(x) = log E_{z ~ prior} N(x; decoder(z), noise_variance_ I)``
         is estimated by importance sampling. The proposal for each row is a
         defensive mixture: with probability 1/8 the prior, otherwise a Gaussian
-        at one Gauss-Newton step from the encoder's code, with covariance
+        at an approximate posterior mode, with covariance
         ``(J^T J / noise_variance_ + I / var_prior)^{-1}`` (``J`` the decoder's
-        Jacobian there, ``var_prior`` the prior's mean variance). For a linear
-        decoder and a Gaussian prior this proposal is the exact posterior.
+        Jacobian there, ``var_prior`` the prior's mean variance). The mode is
+        sought from the best of the encoder's code and the 16 prior draws by
+        ``log p(z) + log p(x | z)``, with two Gauss-Newton steps, each as long
+        as the best of 1, 1/2, ..., 1/128 of the full step (so the search
+        never leaves the prior's support nor lowers the posterior density):
+        the proposal finds the posterior's mass even where the encoder's code
+        is far from it (a code outside a bounded prior's support, a code
+        between two modes of a mixture prior). For a linear decoder and a
+        Gaussian prior this proposal is the exact posterior.
         128 importance samples per row are common random numbers from a fixed
         seed (``random_state`` when it is an int, else 0), so the estimate is a
         deterministic function of each row, whatever else is in ``X``. It does
@@ -211,36 +224,93 @@ def _decode(model, z, v=None):
     return model.decoder(z if v is None else model.assemble(v, z))
 
 
-def _gauss_newton_proposal(x, z0, model, v=None):
-    """The proposal's mean ``mu`` and the Cholesky factor of its precision.
+def _log_joint(x, z, model, v=None):
+    """``log p(z) + log N(x; decoder(z), var I)``, up to a constant, per candidate.
 
-    ``z0`` is the start (the encoder's code, or its continuous part); ``v``
-    the discrete part of the code, fixed per row, or None.
+    ``x`` (n, p); candidate codes ``z`` (n, m, d), or (m, d) shared by every
+    row (then decoded once); ``v`` (n, d_v) or None. Returns (n, m), ``-inf``
+    off the prior's support (or where not finite).
     """
+    n, m, d = x.shape[0], z.shape[-2], z.shape[-1]
+    if z.dim() == 2 and v is None:
+        recon = _decode(model, z)  # (m, p)
+        sq = (x * x).sum(-1, keepdim=True) - 2 * x @ recon.T + (recon * recon).sum(-1)
+        log_p = model.prior.log_prob(z)[None, :]
+    else:
+        z = z.expand(n, m, d)
+        flat = z.reshape(n * m, d)
+        v = None if v is None else v.repeat_interleave(m, dim=0)
+        recon = _decode(model, flat, v).reshape(n, m, -1)
+        sq = ((x[:, None, :] - recon) ** 2).sum(-1)
+        log_p = model.prior.log_prob(flat).reshape(n, m)
+    out = log_p - 0.5 * sq.clamp_min(0) / model.noise_variance
+    return torch.nan_to_num(out, nan=-math.inf, posinf=-math.inf)
+
+
+def _curvature(x, z, model, v=None):
+    """The Gauss-Newton ascent direction on :func:`_log_joint` at ``z``, and
+    the Cholesky factor of its curvature ``J^T J / var + I / var_prior``."""
     tprior, var = model.prior, model.noise_variance
     fixed = () if v is None else (v,)
 
     def decoder(z, *v):
         return _decode(model, z, *v)
 
-    # Gauss-Newton step on log p(z) + log p(x|z) from the encoder's code.
-    J = torch.func.vmap(torch.func.jacfwd(decoder))(z0, *fixed)  # (n, p, d)
-    grad_prior = _log_prior_gradient(tprior, z0)
+    J = torch.func.vmap(torch.func.jacfwd(decoder))(z, *fixed)  # (n, p, d)
+    grad_prior = _log_prior_gradient(tprior, z)
     with torch.no_grad():
-        r = x - decoder(z0, *fixed)
-        eye = torch.eye(z0.shape[1], device=x.device)
+        r = x - decoder(z, *fixed)
+        eye = torch.eye(z.shape[1], device=x.device)
         H = J.transpose(1, 2) @ J / var + model.prior_precision * eye
         grad = (J.transpose(1, 2) @ r.unsqueeze(-1)).squeeze(-1) / var + grad_prior
         Lh = torch.linalg.cholesky(H)  # H = Lh Lh^T; cov = H^{-1}
-        mu = z0 + torch.cholesky_solve(grad.unsqueeze(-1), Lh).squeeze(-1)
-    return mu, Lh
+        step = torch.cholesky_solve(grad.unsqueeze(-1), Lh).squeeze(-1)
+    return step, Lh
+
+
+def _gauss_newton_proposal(x, z0, model, v=None, starts=None):
+    """The proposal's mean ``mu`` and the Cholesky factor of its precision.
+
+    ``mu`` approximates the posterior mode: the best of the start ``z0`` (the
+    encoder's code, or its continuous part) and the ``starts`` (the prior's
+    draws of the estimate, (m, d) shared or (n, m, d) per row; None: none) by
+    :func:`_log_joint`, improved by ``_NEWTON_STEPS`` Gauss-Newton steps, each
+    with a line search over ``_STEP_FRACTIONS`` that keeps the best point (so a
+    step never leaves the prior's support nor lowers the log joint). The
+    precision is the curvature there. ``v`` is the discrete part of the code,
+    fixed per row, or None.
+    """
+    n, d = z0.shape
+    rows = torch.arange(n, device=z0.device)
+    with torch.no_grad():
+        z, f = z0, _log_joint(x, z0[:, None, :], model, v)[:, 0]
+        if starts is not None:
+            f_starts = _log_joint(x, starts, model, v)
+            best = f_starts.argmax(dim=1)
+            better = f_starts[rows, best] > f
+            z_starts = starts.expand(n, *starts.shape[-2:])
+            z = torch.where(better[:, None], z_starts[rows, best], z)
+            f = torch.where(better, f_starts[rows, best], f)
+    fractions = torch.tensor(_STEP_FRACTIONS, device=z.device, dtype=z.dtype)
+    for k in range(_NEWTON_STEPS + 1):
+        step, Lh = _curvature(x, z, model, v)
+        if k == _NEWTON_STEPS:
+            break
+        with torch.no_grad():
+            candidates = z[:, None, :] + fractions[None, :, None] * step[:, None, :]
+            fc = _log_joint(x, candidates, model, v)
+            best = fc.argmax(dim=1)
+            better = fc[rows, best] > f
+            z = torch.where(better[:, None], candidates[rows, best], z)
+            f = torch.where(better, fc[rows, best], f)
+    return z, Lh
 
 
 def _score_chunk(x, model, z_prior, eps):
     """Log-likelihood estimates of the rows ``x`` (on the CPU)."""
     with torch.no_grad():
         z0 = model.encoder.mean(x)
-    mu, Lh = _gauss_newton_proposal(x, z0, model)
+    mu, Lh = _gauss_newton_proposal(x, z0, model, starts=z_prior)
     with torch.no_grad():
         return _importance_estimate(x, model, z_prior, eps, (mu, Lh)).cpu()
 
@@ -445,8 +515,9 @@ def discrete_log_likelihood(data, encoder, decoder, priors, noise_variance, seed
       (its code's discrete columns: each one-hot block a categorical, each
       bit independent).
     - Each ``p(x | v)`` is importance-sampled as in
-      :func:`continuous_log_likelihood`, from a Gauss-Newton step given ``v``
-      from the continuous part of the encoder's code, with
+      :func:`continuous_log_likelihood`, around a posterior mode given ``v``
+      sought from the continuous part of the encoder's code (and the prior's
+      draws), with
       ``min(_N_IMPORTANCE, _CONTINUOUS_BUDGET // n_v)`` samples for each of
       the ``n_v`` configurations of a row.
 
@@ -523,15 +594,11 @@ def discrete_log_likelihood(data, encoder, decoder, priors, noise_variance, seed
                 log_given_v = _log_gaussian(x_rep, recon[:, None, :], noise_variance)
         else:
             z0 = codes[:, d_discrete:].repeat_interleave(J, dim=0)
-            proposal = _gauss_newton_proposal(x_rep, z0, model, v)
+            z_prior_rows = z_prior.repeat(n, 1, 1)
+            proposal = _gauss_newton_proposal(x_rep, z0, model, v, z_prior_rows)
             with torch.no_grad():
                 log_given_v = _importance_estimate(
-                    x_rep,
-                    model,
-                    z_prior.repeat(n, 1, 1),
-                    eps.repeat(n, 1, 1),
-                    proposal,
-                    v,
+                    x_rep, model, z_prior_rows, eps.repeat(n, 1, 1), proposal, v
                 )
         log_given_v = log_given_v.reshape(n, J)
         out.append(torch.logsumexp(log_w + log_given_v, dim=1).cpu())

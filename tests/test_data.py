@@ -5,7 +5,14 @@ import pytest
 import torch
 from scipy import sparse
 
-from sklearn_aae._data import _Data, _label_array, _n_batches
+from sklearn_aae import _data
+from sklearn_aae._data import (
+    _Data,
+    _fits_on_device,
+    _free_device_memory,
+    _label_array,
+    _n_batches,
+)
 
 N_ROWS = 50
 
@@ -47,6 +54,43 @@ def test_batch_returns_each_row_with_its_own_label(kind, tmp_path):
     torch.testing.assert_close(ids, expected)
     torch.testing.assert_close(yb, 1000 + ids)
     torch.testing.assert_close(xb, torch.as_tensor(X[ids.numpy()], dtype=torch.float32))
+
+
+@pytest.mark.parametrize(
+    "nbytes, free, share, expected",
+    [
+        (50, 100, 0.5, True),  # exactly the share
+        (51, 100, 0.5, False),
+        (0, 0, 0.5, True),
+        (80, 100, 0.8, True),
+        (10**15, None, 0.5, True),  # unbounded (the CPU)
+    ],
+)
+def test_fits_on_device(nbytes, free, share, expected):
+    assert _fits_on_device(nbytes, free, share) is expected
+
+
+def test_free_device_memory_is_unbounded_on_the_cpu():
+    assert _free_device_memory(torch.device("cpu")) is None
+
+
+def test_dense_rows_too_large_for_the_device_are_streamed(monkeypatch):
+    # 50 x 4 float32 rows (800 bytes) plus 50 int64 labels (400 bytes): 1,200
+    # bytes, more than half of 2,399 free and not more than half of 2,400.
+    X, y = _rows_with_ids(), 1000 + np.arange(N_ROWS)
+    monkeypatch.setattr(_data, "_free_device_memory", lambda device: 2400)
+    data = _Data(X, torch.device("cpu"), y=y)
+    assert not data.streamed and data.too_large is None
+    monkeypatch.setattr(_data, "_free_device_memory", lambda device: 2399)
+    data = _Data(X, torch.device("cpu"), y=y)
+    assert data.streamed and data.too_large == (1200, 2399)
+    assert isinstance(data.X, np.ndarray)  # no whole float32 copy
+    # Rows come in the batch's own order, as from the whole copy, with labels.
+    idx = torch.as_tensor([7, 3, 41, 0, 19])
+    xb, yb = data.batch(idx)
+    torch.testing.assert_close(xb[:, 0].to(torch.int64), idx)
+    torch.testing.assert_close(yb, 1000 + idx)
+    torch.testing.assert_close(xb, torch.as_tensor(X[idx.numpy()], dtype=torch.float32))
 
 
 def test_batch_without_labels_gives_none():

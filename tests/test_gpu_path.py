@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import multivariate_normal
+from sklearn.base import clone
 
 from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
+from sklearn_aae import _data as data_module
 from sklearn_aae._scoring import _chunk_rows
 from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import GaussianMixturePrior, GaussianPrior
@@ -74,7 +76,9 @@ def test_score_samples_does_not_swallow_errors_in_the_prior_gradient(monkeypatch
     monkeypatch.setattr(tprior_cls, "log_prob", fail_under_grad)
     with pytest.raises(RuntimeError, match="out of memory"):
         est.score_samples(_data(4))
-    assert calls == [True]  # the gradient pass, and nothing after it
+    # The mode search's density evaluations, then the gradient pass, which
+    # raised: nothing ran after it.
+    assert calls == [False, False, True]
 
 
 class _NumpyPrior:
@@ -139,3 +143,49 @@ def test_mixture_log_prob_matches_scipy_without_batched_factors():
     )
     got = tprior.log_prob(torch.from_numpy(Z)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+# Dense training data too large for the device's free memory are streamed a
+# batch at a time; the free memory is faked here, so that the CPU takes the
+# streamed path. Batches are gathered in the same order as from the whole copy,
+# so training is bit-identical on the CPU.
+RING = GaussianMixturePrior.ring(n_mixture_components=3)
+STREAMING_CASES = [
+    (MMDAutoencoder, dict(), False),
+    (AdversarialAutoencoder, dict(), False),
+    (MMDAutoencoder, dict(encoder="gaussian", early_stopping=True), False),
+    (AdversarialAutoencoder, dict(encoder="gaussian", early_stopping=True), False),
+    (MMDAutoencoder, dict(prior=RING), True),
+]
+
+
+@pytest.mark.parametrize("Estimator, params, labelled", STREAMING_CASES)
+def test_training_streamed_for_lack_of_device_memory_equals_the_whole_copy(
+    Estimator, params, labelled, monkeypatch, capsys
+):
+    X = _data(n=80)
+    y = np.tile([0, 1, 2, -1], 20) if labelled else None
+    est = Estimator(n_components=2, random_state=0, **{**FAST, "max_iter": 3})
+    est.set_params(**params)
+    whole = clone(est).fit(X, y)
+    monkeypatch.setattr(data_module, "_free_device_memory", lambda device: 1000)
+    streamed = clone(est).set_params(verbose=1).fit(X, y)
+    assert "streamed to it a batch at a time" in capsys.readouterr().out
+    assert streamed.loss_curve_ == whole.loss_curve_
+    assert streamed.noise_variance_ == whole.noise_variance_
+    np.testing.assert_array_equal(streamed.transform(X), whole.transform(X))
+
+
+def test_training_data_that_fit_on_the_device_are_not_streamed(monkeypatch):
+    # The same fit with ample free memory: one whole copy, and nothing said.
+    seen = []
+    init = data_module._Data.__init__
+
+    def record(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append(self.streamed)
+
+    monkeypatch.setattr(data_module, "_free_device_memory", lambda device: 10**9)
+    monkeypatch.setattr(data_module._Data, "__init__", record)
+    MMDAutoencoder(n_components=2, random_state=0, **FAST).fit(_data())
+    assert seen == [False]
