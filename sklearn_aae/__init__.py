@@ -2,6 +2,7 @@
 
 from ._adversarial import AdversarialAutoencoder
 from ._mmd import MMDAutoencoder, mmd_to_prior
+from ._version import __version__
 from .priors import (
     GaussianMixturePrior,
     GaussianPrior,
@@ -9,8 +10,6 @@ from .priors import (
     SwissRollPrior,
     UniformPrior,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AdversarialAutoencoder",

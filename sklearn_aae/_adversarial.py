@@ -373,17 +373,18 @@ class AdversarialAutoencoder(BaseAutoencoder):
         n_classes = len(getattr(self, "classes_", ()))
         return n_classes + 1 if n_classes else 0
 
-    def _init_fitted_regularizer(self, seed):
-        hidden = self._check_hidden_layer_sizes("discriminator_hidden_layer_sizes")
+    def _build_regularizer_modules(self, architecture, seed):
         with torch.random.fork_rng(devices=[]):
             # The CPU generator only: torch.manual_seed would also reseed GPUs.
             torch.default_generator.manual_seed(seed + 1)
-            self.discriminator_ = make_mlp(
-                self.n_components + self._n_label_inputs(),
-                hidden,
+            discriminator = make_mlp(
+                architecture["n_components"]
+                + architecture["discriminator_label_inputs"],
+                architecture["discriminator_hidden_layer_sizes"],
                 1,
-                self.activation,
+                architecture["activation"],
             )
+        return {"discriminator_": discriminator}
 
     def _regularizer_modules(self):
         return {"discriminator_": self.discriminator_}

@@ -42,7 +42,6 @@ from ._devices import (
     resolve_device,
     warn_if_bfloat16_is_emulated,
     warn_if_tf32,
-    with_cpu_modules,
 )
 from ._networks import (
     ACTIVATIONS,
@@ -50,6 +49,14 @@ from ._networks import (
     build_networks,
     check_layer_sizes,
     head_layout,
+)
+from ._persistence import (
+    META_KEY,
+    WEIGHTS_KEY,
+    check_state_metadata,
+    load_arrays,
+    module_arrays,
+    state_metadata,
 )
 from ._scoring import LikelihoodScoreMixin
 from ._torch_priors import _LearnedLogScales, code_support, tensor_prior
@@ -170,11 +177,42 @@ class BaseAutoencoder(
         ``evaluate(Z, y=None)`` method gives the value used on the validation set.
         """
 
-    def _init_fitted_regularizer(self, seed):
-        """Build learned state of the regulariser at a fresh fit (default: none).
+    def _build_modules(self, architecture, seed):
+        """The fitted modules of an architecture, freshly initialised from ``seed``.
 
-        ``seed`` is the int that seeded the encoder and decoder initialisation.
+        ``architecture`` is what :meth:`_architecture_signature` returned at the
+        fresh fit (it holds every setting the modules' shapes depend on, so that
+        a stored state is rebuilt from it and ``n_features_in_`` alone, whatever
+        the parameters have become since). Returns ``{attribute name: module}``:
+        the encoder and decoder (:func:`~sklearn_aae._networks.build_networks`),
+        a conditional prior's learned scales, and what
+        :meth:`_build_regularizer_modules` adds. The global torch RNG is left
+        as it was.
         """
+        a = architecture
+        encoder, decoder = build_networks(
+            self.n_features_in_,
+            a["n_components"],
+            a["hidden_layer_sizes"],
+            a["activation"],
+            a["encoder"],
+            seed,
+            heads=a["heads"],
+        )
+        modules = {"encoder_": encoder, "decoder_": decoder}
+        if a["conditional_prior_classes"] is not None:
+            modules["_prior_log_scales"] = _LearnedLogScales(
+                a["conditional_prior_classes"], a["n_components"]
+            )
+        return {**modules, **self._build_regularizer_modules(a, seed)}
+
+    def _build_regularizer_modules(self, architecture, seed):
+        """The regulariser's learned modules at a fresh fit (default: none).
+
+        ``seed`` is the int that seeded the encoder and decoder initialisation;
+        ``architecture`` as in :meth:`_build_modules`.
+        """
+        return {}
 
     def _regularizer_modules(self):
         """Fitted modules owned by the regulariser (moved and pickled with the rest)."""
@@ -378,23 +416,11 @@ class BaseAutoencoder(
 
     def _init_fitted(self, hidden, seed):
         """A fresh fit: new networks and empty records."""
-        self.encoder_, self.decoder_ = build_networks(
-            self.n_features_in_,
-            self.n_components,
-            hidden,
-            self.activation,
-            self.encoder,
-            seed,
-            heads=self._heads(),
-        )
-        self._init_fitted_regularizer(seed)
-        if isinstance(self.prior_, ConditionalPrior):
-            self._prior_log_scales = _LearnedLogScales(
-                len(self.classes_), self.n_components
-            )
-        elif hasattr(self, "_prior_log_scales"):
-            del self._prior_log_scales
         self._architecture = self._architecture_signature(hidden)
+        self.__dict__.pop("_prior_log_scales", None)
+        self.__dict__.pop("discriminator_", None)
+        for name, module in self._build_modules(self._architecture, seed).items():
+            setattr(self, name, module)
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.history_ = {}
@@ -711,15 +737,53 @@ class BaseAutoencoder(
             m.to(device)
 
     def __getstate__(self):
+        """The state for pickle, joblib, ``copy`` and ``skops.io``: no torch object.
+
+        Each fitted module becomes its state dict of NumPy arrays (host copies:
+        a model trained on a GPU loads anywhere), rebuilt by
+        :meth:`__setstate__` from ``_architecture``; ``device_`` is a string;
+        the optimisers are dropped; the library's version and the state's
+        format are recorded (see :mod:`sklearn_aae._persistence`).
+        """
         # object.__getstate__ returns the live __dict__ on Python >= 3.11: copy it.
         state = dict(super().__getstate__())
         for name in self._optimizer_attributes:
             state.pop(name, None)
-        # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
-        return with_cpu_modules(state)
+        if hasattr(self, "encoder_"):
+            modules = self._modules()
+            for name in modules:
+                del state[name]
+            state[WEIGHTS_KEY] = {name: module_arrays(m) for name, m in modules.items()}
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
+        torch_device = isinstance(state.get("device"), torch.device)
+        if torch_device:
+            state["device"] = str(state["device"])
+        state[META_KEY] = state_metadata(torch_device)
+        return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        meta = state.pop(META_KEY, None)
+        weights = state.pop(WEIGHTS_KEY, None)
+        if meta is not None:
+            check_state_metadata(meta, type(self).__name__)
+            if meta.get("device_param_is_torch_device"):
+                state["device"] = torch.device(state["device"])
+        # A state written before the format was recorded holds the modules
+        # themselves and a torch.device: it loads as it is.
+        if state.get("device_") is not None:
+            state["device_"] = torch.device(state["device_"])
         super().__setstate__(state)
+        if weights is not None:
+            modules = self._build_modules(self._architecture, seed=0)
+            for name, module in modules.items():
+                if name not in weights:
+                    raise ValueError(
+                        f"The stored state of this {type(self).__name__} has no "
+                        f"weights for {name} (it has {sorted(weights)})."
+                    )
+                setattr(self, name, load_arrays(module, weights[name], name))
         device = getattr(self, "device_", None)
         if device is not None and device.type != "cpu":
             try:
