@@ -257,7 +257,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
     prior_ : prior object
     device_ : torch.device
     noise_variance_ : float
-        Mean squared reconstruction residual over the training rows.
+        Mean squared reconstruction residual over the training rows. After
+        :meth:`partial_fit`, that of the last block's training pass (see there).
     loss_curve_ : list of float
         Autoencoder loss per epoch.
     history_ : dict of list of float

@@ -63,6 +63,10 @@ from ._torch_priors import _LearnedLogScales, code_support, tensor_prior
 from ._utils import _check_n_samples, _seed_from
 from .priors import ConditionalPrior, _check_prior, _prior_n_classes
 
+# The least noise_variance_: a perfect reconstruction must not give an infinite
+# likelihood.
+_NOISE_VARIANCE_FLOOR = 1e-8
+
 
 @dataclass
 class _Run:
@@ -80,6 +84,8 @@ class _Run:
     best_state: dict | None = None
     no_improvement: int = 0
     stopped_early: bool = False
+    # The last epoch's mean squared residual of the training pass (None: none ran).
+    reconstruction: float | None = None
 
 
 class BaseAutoencoder(
@@ -329,7 +335,21 @@ class BaseAutoencoder(
         """Train for one epoch on ``X``, continuing from the current state.
 
         The optimiser state is kept between calls to ``partial_fit`` (but not in
-        a pickle). Early stopping does not apply.
+        a pickle). Early stopping does not apply. Meant for data that arrive
+        in blocks (a stream, a Dask array through ``dask_ml.wrappers.Incremental``):
+        a call costs one training pass over its block and a validation of it,
+        nothing proportional to the rows seen before.
+
+        After ``partial_fit``, ``noise_variance_`` is the mean squared
+        reconstruction residual of the block's training pass: each batch's
+        residual as it was computed for its optimiser step (before that step),
+        with the codes drawn from q(z|x) as in training (for the
+        ``'deterministic'`` encoder, the code itself). It costs nothing extra,
+        but it is not :meth:`fit`'s definition (the residual of the mean code,
+        with the final weights, over all the training rows): it describes the
+        last block, and for the ``'gaussian'`` and ``'universal'`` encoders it
+        is a little larger (the sampling noise of the codes adds to the
+        residual), which makes :meth:`score_samples` slightly conservative.
 
         Parameters
         ----------
@@ -492,6 +512,7 @@ class BaseAutoencoder(
     def _record(self, run, record, t0):
         """Append the epoch to the records; returns the loss to watch."""
         self.n_iter_ += 1
+        run.reconstruction = record["reconstruction"]
         self.loss_curve_.append(record["loss"])
         for key, value in record.items():
             if key != "loss":
@@ -535,11 +556,21 @@ class BaseAutoencoder(
         return True
 
     def _end(self, run):
-        """Restore the best weights, estimate the noise, free the training state."""
+        """Restore the best weights, estimate the noise, free the training state.
+
+        ``fit`` estimates ``noise_variance_`` exactly, with one more pass over
+        the training rows (:meth:`_finish_fit`); ``partial_fit`` takes the
+        block's residual from its training pass, at no extra cost (see
+        :meth:`partial_fit`), unless no epoch completed.
+        """
         if run.best_state is not None:
             self._load_state(run.best_state)
         self.best_loss_ = run.best if math.isfinite(run.best) else None
-        self._finish_fit(run.data, run.train_idx)
+        if run.incremental and run.reconstruction is not None:
+            self.noise_variance_ = max(run.reconstruction, _NOISE_VARIANCE_FLOOR)
+            self._record_prior_scales()
+        else:
+            self._finish_fit(run.data, run.train_idx)
         if not run.incremental:
             self._release_optimizers()  # free the optimisers' state after fit
             if self.device_.type == "cuda":
@@ -686,8 +717,12 @@ class BaseAutoencoder(
             r = xb - self.decoder_(self.encoder_.mean(xb))
             sq = sq + (r * r).sum(dtype=torch.float64)  # no host sync per chunk
             count += r.numel()
-        # Floor: a perfect reconstruction must not give an infinite likelihood.
-        self.noise_variance_ = max(float(sq) / count, 1e-8)
+        self.noise_variance_ = max(float(sq) / count, _NOISE_VARIANCE_FLOOR)
+        self._record_prior_scales()
+
+    @torch.no_grad()
+    def _record_prior_scales(self):
+        """``prior_scales_``: a conditional prior's learned scales, as NumPy."""
         scales = getattr(self, "_prior_log_scales", None)
         if scales is not None:
             self.prior_scales_ = scales().exp().cpu().double().numpy()
