@@ -8,7 +8,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from ._base import BaseAutoencoder
 from ._data import _label_weights
-from ._devices import adam, autocast
+from ._devices import autocast
 from ._networks import make_mlp
 from .priors import ConditionalPrior
 
@@ -390,10 +390,19 @@ class AdversarialAutoencoder(BaseAutoencoder):
     def _regularizer_modules(self):
         return {"discriminator_": self.discriminator_}
 
+    def _optimized_parameters(self):
+        return {
+            **super()._optimized_parameters(),
+            "_discriminator_optimizer": (
+                list(self.discriminator_.parameters()),
+                self.discriminator_learning_rate,
+            ),
+        }
+
     def _make_regularizer(self, tprior, generator):
         if getattr(self, "_discriminator_optimizer", None) is None:
-            self._discriminator_optimizer = adam(
-                self.discriminator_.parameters(), self.discriminator_learning_rate
+            self._discriminator_optimizer = self._make_optimizer(
+                "_discriminator_optimizer"
             )
         return _AdversarialRegularizer(
             self.discriminator_,

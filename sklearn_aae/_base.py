@@ -52,10 +52,13 @@ from ._networks import (
 )
 from ._persistence import (
     META_KEY,
+    OPTIMIZERS_KEY,
     WEIGHTS_KEY,
     check_state_metadata,
     load_arrays,
+    load_optimizer_arrays,
     module_arrays,
+    optimizer_arrays,
     state_metadata,
 )
 from ._scoring import LikelihoodScoreMixin
@@ -334,8 +337,10 @@ class BaseAutoencoder(
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``X``, continuing from the current state.
 
-        The optimiser state is kept between calls to ``partial_fit`` (but not in
-        a pickle). Early stopping does not apply. Meant for data that arrive
+        The optimiser state is kept between calls to ``partial_fit``, and in
+        the saved state (pickle, joblib, ``skops.io``) of a model whose last
+        call was ``partial_fit``, so that a model moved between processes
+        trains on exactly (``fit`` releases it). Early stopping does not apply. Meant for data that arrive
         in blocks (a stream, a Dask array through ``dask_ml.wrappers.Incremental``):
         a call costs one training pass over its block and a validation of it,
         nothing proportional to the rows seen before.
@@ -415,9 +420,7 @@ class BaseAutoencoder(
             self._release_optimizers()
         self._move_modules(self.device_)
         if getattr(self, "_optimizer", None) is None:
-            trained = [self.encoder_, self.decoder_, *self._prior_modules().values()]
-            params = [p for m in trained for p in m.parameters()]
-            self._optimizer = adam(params, self.learning_rate_init)
+            self._optimizer = self._make_optimizer("_optimizer")
         tprior = tensor_prior(self.prior_, self.n_components, self.device_)
         regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
@@ -741,12 +744,24 @@ class BaseAutoencoder(
         return tensor_prior(self.prior_, self.n_components, device)
 
     # --------------------------------------------------------- state, devices
-    # Optimisers: kept between partial_fit calls, dropped after fit and in pickles.
+    # Optimisers: kept between partial_fit calls (and in their saved state),
+    # released at the end of fit.
     _optimizer_attributes = ("_optimizer",)
 
     def _release_optimizers(self):
         for name in self._optimizer_attributes:
             setattr(self, name, None)
+
+    def _optimized_parameters(self):
+        """``{optimiser attribute: (parameters, learning rate)}``."""
+        trained = [self.encoder_, self.decoder_, *self._prior_modules().values()]
+        params = [p for m in trained for p in m.parameters()]
+        return {"_optimizer": (params, self.learning_rate_init)}
+
+    def _make_optimizer(self, name):
+        """A fresh Adam for the optimiser attribute ``name``."""
+        params, lr = self._optimized_parameters()[name]
+        return adam(params, lr)
 
     def _modules(self):
         return {
@@ -777,13 +792,21 @@ class BaseAutoencoder(
         Each fitted module becomes its state dict of NumPy arrays (host copies:
         a model trained on a GPU loads anywhere), rebuilt by
         :meth:`__setstate__` from ``_architecture``; ``device_`` is a string;
-        the optimisers are dropped; the library's version and the state's
-        format are recorded (see :mod:`sklearn_aae._persistence`).
+        the optimisers' state, which ``partial_fit`` keeps between calls (and
+        ``fit`` releases), is kept as arrays too, so that training continues
+        exactly where it stopped (when Dask moves a model between worker
+        processes, for instance); the library's version and the state's format
+        are recorded (see :mod:`sklearn_aae._persistence`).
         """
         # object.__getstate__ returns the live __dict__ on Python >= 3.11: copy it.
         state = dict(super().__getstate__())
+        optimizers = {}
         for name in self._optimizer_attributes:
-            state.pop(name, None)
+            optimizer = state.pop(name, None)
+            if optimizer is not None:
+                optimizers[name] = optimizer_arrays(optimizer)
+        if optimizers:
+            state[OPTIMIZERS_KEY] = optimizers
         if hasattr(self, "encoder_"):
             modules = self._modules()
             for name in modules:
@@ -801,6 +824,7 @@ class BaseAutoencoder(
         state = dict(state)
         meta = state.pop(META_KEY, None)
         weights = state.pop(WEIGHTS_KEY, None)
+        optimizers = state.pop(OPTIMIZERS_KEY, {})
         if meta is not None:
             check_state_metadata(meta, type(self).__name__)
             if meta.get("device_param_is_torch_device"):
@@ -827,6 +851,11 @@ class BaseAutoencoder(
                 self.device_ = torch.device("cpu")
             else:
                 self._move_modules(device)
+        # After the modules are on their device: the moments follow their
+        # parameters there.
+        for name, arrays in optimizers.items():
+            optimizer = self._make_optimizer(name)
+            setattr(self, name, load_optimizer_arrays(optimizer, arrays, name))
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()

@@ -24,9 +24,10 @@ STATE_FORMAT = 1
 # The oldest format this version reads.
 OLDEST_READABLE_FORMAT = 1
 
-# The key of the metadata and of the modules' weights in a state.
+# The keys of the metadata, the modules' weights and the optimisers' state.
 META_KEY = "_sklearn_aae_state"
 WEIGHTS_KEY = "_module_weights"
+OPTIMIZERS_KEY = "_optimizer_states"
 
 
 def module_arrays(module):
@@ -56,6 +57,74 @@ def load_arrays(module, arrays, name):
             f"with them (the state is damaged or was edited): {exc}"
         ) from None
     return module
+
+
+def optimizer_arrays(optimizer):
+    """An optimiser's state as NumPy: per parameter (in order) its tensors, and
+    each parameter group's learning rate.
+
+    Examples
+    --------
+    >>> w = torch.nn.Parameter(torch.ones(3))
+    >>> opt = torch.optim.Adam([w], lr=0.1)
+    >>> w.sum().backward(); opt.step()
+    >>> arrays = optimizer_arrays(opt)
+    >>> {k: v.shape for k, v in arrays["state"][0].items()}
+    {'step': (), 'exp_avg': (3,), 'exp_avg_sq': (3,)}
+    """
+    state = optimizer.state_dict()
+    n_params = sum(len(group["params"]) for group in state["param_groups"])
+
+    def host(value):
+        if torch.is_tensor(value):
+            return value.detach().to("cpu", copy=True).numpy()
+        return value
+
+    return {
+        "state": [
+            {k: host(v) for k, v in state["state"][i].items()}
+            if i in state["state"]
+            else None
+            for i in range(n_params)
+        ],
+        "lr": [float(group["lr"]) for group in state["param_groups"]],
+    }
+
+
+def load_optimizer_arrays(optimizer, arrays, name):
+    """Load :func:`optimizer_arrays` into a fresh ``optimizer``, or a ValueError."""
+    saved = optimizer.state_dict()
+    try:
+        n_params = sum(len(group["params"]) for group in saved["param_groups"])
+        if len(arrays["state"]) != n_params or len(arrays["lr"]) != len(
+            saved["param_groups"]
+        ):
+            raise ValueError("the number of parameters differs")
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for param, entry in zip(params, arrays["state"], strict=True):
+            for key, value in (entry or {}).items():
+                shape = np.shape(value)
+                if shape and shape != tuple(param.shape):
+                    raise ValueError(
+                        f"{key} has shape {shape}, its parameter {tuple(param.shape)}"
+                    )
+        saved["state"] = {
+            i: {
+                k: torch.tensor(np.asarray(v)) if isinstance(v, np.ndarray) else v
+                for k, v in entry.items()
+            }
+            for i, entry in enumerate(arrays["state"])
+            if entry is not None
+        }
+        for group, lr in zip(saved["param_groups"], arrays["lr"], strict=True):
+            group["lr"] = lr
+        optimizer.load_state_dict(saved)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The stored state of {name} does not fit its parameters (the state "
+            f"is damaged or was edited): {exc}"
+        ) from None
+    return optimizer
 
 
 def state_metadata(device_param_is_torch_device):
