@@ -31,8 +31,10 @@ from ._data import (
     _check_codes,
     _check_labels,
     _Data,
+    _declared_classes,
     _label_codes,
     _n_batches,
+    _no_dask_ml_placeholder,
     _stratified_split,
     _validate_rows,
 )
@@ -334,16 +336,16 @@ class BaseAutoencoder(
         return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Train for one epoch on ``X``, continuing from the current state.
 
-        The optimiser state is kept between calls to ``partial_fit``, and in
-        the saved state (pickle, joblib, ``skops.io``) of a model whose last
-        call was ``partial_fit``, so that a model moved between processes
-        trains on exactly (``fit`` releases it). Early stopping does not apply. Meant for data that arrive
-        in blocks (a stream, a Dask array through ``dask_ml.wrappers.Incremental``):
-        a call costs one training pass over its block and a validation of it,
-        nothing proportional to the rows seen before.
+        Meant for data that arrive in blocks (a stream, a Dask array through
+        ``dask_ml.wrappers.Incremental``): a call costs one training pass over
+        its block and a validation of it, nothing proportional to the rows
+        seen before. The optimiser state is kept between calls, and in the
+        saved state (pickle, joblib, ``skops.io``) of a model whose last call
+        was ``partial_fit``, so that a model moved between processes trains on
+        exactly (``fit`` releases it). Early stopping does not apply.
 
         After ``partial_fit``, ``noise_variance_`` is the mean squared
         reconstruction residual of the block's training pass: each batch's
@@ -353,8 +355,9 @@ class BaseAutoencoder(
         but it is not :meth:`fit`'s definition (the residual of the mean code,
         with the final weights, over all the training rows): it describes the
         last block, and for the ``'gaussian'`` and ``'universal'`` encoders it
-        is a little larger (the sampling noise of the codes adds to the
-        residual), which makes :meth:`score_samples` slightly conservative.
+        is usually a little larger (the sampling noise of the codes adds to
+        the residual), which makes :meth:`score_samples` slightly
+        conservative.
 
         Parameters
         ----------
@@ -362,18 +365,42 @@ class BaseAutoencoder(
         y : array-like of shape (n_samples,), default=None
             Labels, as in :meth:`fit`; ``classes_`` is kept from the first
             call, and labels cannot be added if that call had none.
+            ``dask_ml.wrappers.Incremental`` without ``y`` passes a
+            placeholder ``('', block_index)`` instead of None; it is taken
+            for None.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that ``y`` may hold over all the calls, as for
+            scikit-learn's incremental classifiers: needed at the first call
+            when its block may lack a class and the prior takes any labels
+            (a :class:`~sklearn_aae.priors.ConditionalPrior`, whose learned
+            scales are one per class); it becomes ``classes_``. With a prior
+            whose components are classes (labels ``0..K-1``) it is only
+            checked, ``classes_`` being ``arange(K)``. Later calls may pass
+            the same classes or None. Ignored by priors that ignore labels.
 
         Returns
         -------
         self : object
-        """
-        return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, y, incremental):
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_aae import MMDAutoencoder
+        >>> X = np.random.RandomState(0).rand(300, 4)
+        >>> est = MMDAutoencoder(hidden_layer_sizes=(8,), random_state=0)
+        >>> for block in np.array_split(X, 3):
+        ...     est = est.partial_fit(block)
+        >>> est.n_iter_, est.transform(X).shape
+        (3, (300, 2))
+        """
+        y = _no_dask_ml_placeholder(y)
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _fit(self, X, y, incremental, classes=None):
         """The training loop: start, then epochs until a stop, then end."""
         fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)
         self._check_prior_support()
-        X, y = self._validate_input(X, y, reset=fresh)
+        X, y = self._validate_input(X, y, reset=fresh, classes=classes)
         run = self._start(X, y, fresh, incremental)
         try:
             for _ in range(1 if incremental else self.max_iter):
@@ -582,17 +609,17 @@ class BaseAutoencoder(
                 run.good_state = run.best_state = None
                 torch.cuda.empty_cache()
 
-    def _validate_input(self, X, y, reset):
+    def _validate_input(self, X, y, reset, classes=None):
         """The training rows (at least 2) and their labels' codes (or None).
 
-        See :meth:`_encode_labels` for what becomes of ``y``.
+        See :meth:`_encode_labels` for what becomes of ``y`` (and ``classes``).
         """
         X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
-        y = self._encode_labels(_check_labels(y, X.shape[0]), reset)
+        y = self._encode_labels(_check_labels(y, X.shape[0]), reset, classes)
         self._check_labels_for_prior(y)
         return X, y
 
-    def _encode_labels(self, y, reset):
+    def _encode_labels(self, y, reset, classes=None):
         """``y`` as int64 class codes (``-1``: unlabelled), or None; sets ``classes_``.
 
         The prior gives labels their meaning (its ``_n_classes()``, see
@@ -602,6 +629,8 @@ class BaseAutoencoder(
         gives None too, so that it trains exactly as ``fit(X)``. A fresh fit
         sets (or removes) ``classes_``; ``warm_start`` and ``partial_fit`` keep
         it, and refuse labelled rows when the first fit had none.
+        ``classes`` (``partial_fit``'s) declares the classes up front
+        (:func:`_data._declared_classes`).
         """
         if reset and hasattr(self, "classes_"):
             del self.classes_
@@ -612,8 +641,20 @@ class BaseAutoencoder(
         if n_classes is None:
             return None
         before = getattr(self, "classes_", None)
+        known = before
+        if classes is not None:
+            declared = _declared_classes(
+                classes, n_classes, prior_name=type(prior).__name__
+            )
+            if before is not None and not np.array_equal(declared, before):
+                raise ValueError(
+                    f"classes={np.asarray(classes).tolist()[:10]} differs from "
+                    f"classes_ {before.tolist()[:10]} of the first call; "
+                    "partial_fit keeps the classes of the first call."
+                )
+            known = declared if before is None else before
         codes, classes = _label_codes(
-            y, n_classes, before, prior_name=type(prior).__name__
+            y, n_classes, known, prior_name=type(prior).__name__
         )
         if codes is None:
             return None
