@@ -11,6 +11,7 @@ blocks are importance-sampled given each configuration, as above.
 """
 
 import math
+import threading
 from numbers import Integral
 from typing import NamedTuple
 
@@ -206,6 +207,12 @@ def _log_prior_gradient(tprior, z0):
         return torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
 
 
+# torch's forward-mode AD levels are process-wide, not per thread: two threads
+# taking the decoder's Jacobian at once (Dask's threaded scheduler, joblib's
+# threading backend) corrupt each other's levels and fail. One at a time.
+_FORWARD_AD_LOCK = threading.Lock()
+
+
 def _decode(model, z, v=None):
     """Decoder outputs of the codes ``z``, or of ``(v, z)`` with discrete parts."""
     return model.decoder(z if v is None else model.assemble(v, z))
@@ -224,7 +231,8 @@ def _gauss_newton_proposal(x, z0, model, v=None):
         return _decode(model, z, *v)
 
     # Gauss-Newton step on log p(z) + log p(x|z) from the encoder's code.
-    J = torch.func.vmap(torch.func.jacfwd(decoder))(z0, *fixed)  # (n, p, d)
+    with _FORWARD_AD_LOCK:
+        J = torch.func.vmap(torch.func.jacfwd(decoder))(z0, *fixed)  # (n, p, d)
     grad_prior = _log_prior_gradient(tprior, z0)
     with torch.no_grad():
         r = x - decoder(z0, *fixed)
