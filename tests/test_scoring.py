@@ -331,16 +331,23 @@ def test_grid_search_default_scorer_with_discrete_priors():
 def test_score_samples_is_thread_safe():
     # torch's forward-mode AD levels (the decoder's Jacobian) are process-wide:
     # scoring from several threads at once (Dask's threaded scheduler,
-    # joblib's threading backend) must give each thread its own result.
+    # joblib's threading backend) must give each thread its own result. A
+    # decoder that sleeps (releasing the GIL) makes the threads interleave
+    # inside the Jacobian every time.
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.RandomState(0)
-    X = rng.rand(1000, 16)
+    X = rng.rand(100, 6)
     est = MMDAutoencoder(
         hidden_layer_sizes=(8,), max_iter=1, device="cpu", random_state=0
     ).fit(X)
     expected = est.score_samples(X)
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: est.score_samples(X), range(8)))
+    handle = est.decoder_.register_forward_pre_hook(lambda m, a: time.sleep(0.01))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: est.score_samples(X), range(4)))
+    finally:
+        handle.remove()
     for result in results:
         assert_array_equal(result, expected)
