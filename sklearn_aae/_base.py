@@ -468,7 +468,6 @@ class BaseAutoencoder(
         """A fresh fit: new networks and empty records."""
         self._architecture = self._architecture_signature(hidden)
         self.__dict__.pop("_prior_log_scales", None)
-        self.__dict__.pop("discriminator_", None)
         for name, module in self._build_modules(self._architecture, seed).items():
             setattr(self, name, module)
         self.n_iter_ = 0
