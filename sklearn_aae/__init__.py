@@ -8,6 +8,7 @@ from ._tasks import (
     MMDAutoencoderClassifier,
     MMDAutoencoderClustering,
 )
+from ._version import __version__
 from .priors import (
     GaussianMixturePrior,
     GaussianPrior,
@@ -15,8 +16,6 @@ from .priors import (
     SwissRollPrior,
     UniformPrior,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AdversarialAutoencoder",

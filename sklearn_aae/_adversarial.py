@@ -8,7 +8,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from ._base import BaseAutoencoder
 from ._data import _label_weights
-from ._devices import adam, autocast
+from ._devices import autocast
 from ._networks import make_mlp
 from .priors import ConditionalPrior
 
@@ -257,7 +257,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
     prior_ : prior object
     device_ : torch.device
     noise_variance_ : float
-        Mean squared reconstruction residual over the training rows.
+        Mean squared reconstruction residual over the training rows. After
+        :meth:`partial_fit`, that of the last block's training pass (see there).
     loss_curve_ : list of float
         Autoencoder loss per epoch.
     history_ : dict of list of float
@@ -373,25 +374,35 @@ class AdversarialAutoencoder(BaseAutoencoder):
         n_classes = self._n_regularizer_classes()
         return n_classes + 1 if n_classes else 0
 
-    def _init_fitted_regularizer(self, seed):
-        hidden = self._check_hidden_layer_sizes("discriminator_hidden_layer_sizes")
+    def _build_regularizer_modules(self, architecture, seed):
         with torch.random.fork_rng(devices=[]):
             # The CPU generator only: torch.manual_seed would also reseed GPUs.
             torch.default_generator.manual_seed(seed + 1)
-            self.discriminator_ = make_mlp(
-                self._code_width() + self._n_label_inputs(),
-                hidden,
+            discriminator = make_mlp(
+                architecture.get("code_width", architecture["n_components"])
+                + architecture["discriminator_label_inputs"],
+                architecture["discriminator_hidden_layer_sizes"],
                 1,
-                self.activation,
+                architecture["activation"],
             )
+        return {"discriminator_": discriminator}
 
     def _regularizer_modules(self):
         return {"discriminator_": self.discriminator_}
 
+    def _optimized_parameters(self):
+        return {
+            **super()._optimized_parameters(),
+            "_discriminator_optimizer": (
+                list(self.discriminator_.parameters()),
+                self.discriminator_learning_rate,
+            ),
+        }
+
     def _make_regularizer(self, tprior, generator):
         if getattr(self, "_discriminator_optimizer", None) is None:
-            self._discriminator_optimizer = adam(
-                self.discriminator_.parameters(), self.discriminator_learning_rate
+            self._discriminator_optimizer = self._make_optimizer(
+                "_discriminator_optimizer"
             )
         return _AdversarialRegularizer(
             self.discriminator_,

@@ -32,8 +32,10 @@ from ._data import (
     _check_codes,
     _check_labels,
     _Data,
+    _declared_classes,
     _label_codes,
     _n_batches,
+    _no_dask_ml_placeholder,
     _stratified_split,
     _validate_rows,
 )
@@ -43,7 +45,6 @@ from ._devices import (
     resolve_device,
     warn_if_bfloat16_is_emulated,
     warn_if_tf32,
-    with_cpu_modules,
 )
 from ._networks import (
     ACTIVATIONS,
@@ -52,10 +53,25 @@ from ._networks import (
     check_layer_sizes,
     head_layout,
 )
+from ._persistence import (
+    META_KEY,
+    OPTIMIZERS_KEY,
+    WEIGHTS_KEY,
+    check_state_metadata,
+    load_arrays,
+    load_optimizer_arrays,
+    module_arrays,
+    optimizer_arrays,
+    state_metadata,
+)
 from ._scoring import LikelihoodScoreMixin
 from ._torch_priors import _LearnedLogScales, code_support, tensor_prior
 from ._utils import _check_n_samples, _seed_from
 from .priors import ConditionalPrior, _check_prior, _prior_n_classes
+
+# The least noise_variance_: a perfect reconstruction must not give an infinite
+# likelihood.
+_NOISE_VARIANCE_FLOOR = 1e-8
 
 
 @dataclass
@@ -74,6 +90,8 @@ class _Run:
     best_state: dict | None = None
     no_improvement: int = 0
     stopped_early: bool = False
+    # The last epoch's mean squared residual of the training pass (None: none ran).
+    reconstruction: float | None = None
 
 
 class BaseAutoencoder(
@@ -171,11 +189,42 @@ class BaseAutoencoder(
         ``evaluate(Z, y=None)`` method gives the value used on the validation set.
         """
 
-    def _init_fitted_regularizer(self, seed):
-        """Build learned state of the regulariser at a fresh fit (default: none).
+    def _build_modules(self, architecture, seed):
+        """The fitted modules of an architecture, freshly initialised from ``seed``.
 
-        ``seed`` is the int that seeded the encoder and decoder initialisation.
+        ``architecture`` is what :meth:`_architecture_signature` returned at the
+        fresh fit (it holds every setting the modules' shapes depend on, so that
+        a stored state is rebuilt from it and ``n_features_in_`` alone, whatever
+        the parameters have become since). Returns ``{attribute name: module}``:
+        the encoder and decoder (:func:`~sklearn_aae._networks.build_networks`),
+        a conditional prior's learned scales, and what
+        :meth:`_build_regularizer_modules` adds. The global torch RNG is left
+        as it was.
         """
+        a = architecture
+        encoder, decoder = build_networks(
+            self.n_features_in_,
+            a.get("code_width", a["n_components"]),  # (states before tasks)
+            a["hidden_layer_sizes"],
+            a["activation"],
+            a["encoder"],
+            seed,
+            heads=a["heads"],
+        )
+        modules = {"encoder_": encoder, "decoder_": decoder}
+        if a["conditional_prior_classes"] is not None:
+            modules["_prior_log_scales"] = _LearnedLogScales(
+                a["conditional_prior_classes"], a["n_components"]
+            )
+        return {**modules, **self._build_regularizer_modules(a, seed)}
+
+    def _build_regularizer_modules(self, architecture, seed):
+        """The regulariser's learned modules at a fresh fit (default: none).
+
+        ``seed`` is the int that seeded the encoder and decoder initialisation;
+        ``architecture`` as in :meth:`_build_modules`.
+        """
+        return {}
 
     def _regularizer_modules(self):
         """Fitted modules owned by the regulariser (moved and pickled with the rest)."""
@@ -200,6 +249,8 @@ class BaseAutoencoder(
         conditional = isinstance(self.prior_, ConditionalPrior)
         return {
             "n_components": self.n_components,
+            # the encoder's output: n_components, plus a task's class block
+            "code_width": self._code_width(),
             "encoder": self.encoder,
             "hidden_layer_sizes": hidden,
             "activation": self.activation,
@@ -317,11 +368,28 @@ class BaseAutoencoder(
         return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Train for one epoch on ``X``, continuing from the current state.
 
-        The optimiser state is kept between calls to ``partial_fit`` (but not in
-        a pickle). Early stopping does not apply.
+        Meant for data that arrive in blocks (a stream, a Dask array through
+        ``dask_ml.wrappers.Incremental``): a call costs one training pass over
+        its block and a validation of it, nothing proportional to the rows
+        seen before. The optimiser state is kept between calls, and in the
+        saved state (pickle, joblib, ``skops.io``) of a model whose last call
+        was ``partial_fit``, so that a model moved between processes trains on
+        exactly (``fit`` releases it). Early stopping does not apply.
+
+        After ``partial_fit``, ``noise_variance_`` is the mean squared
+        reconstruction residual of the block's training pass: each batch's
+        residual as it was computed for its optimiser step (before that step),
+        with the codes drawn from q(z|x) as in training (for the
+        ``'deterministic'`` encoder, the code itself). It costs nothing extra,
+        but it is not :meth:`fit`'s definition (the residual of the mean code,
+        with the final weights, over all the training rows): it describes the
+        last block, and for the ``'gaussian'`` and ``'universal'`` encoders it
+        is usually a little larger (the sampling noise of the codes adds to
+        the residual), which makes :meth:`score_samples` slightly
+        conservative.
 
         Parameters
         ----------
@@ -329,18 +397,42 @@ class BaseAutoencoder(
         y : array-like of shape (n_samples,), default=None
             Labels, as in :meth:`fit`; ``classes_`` is kept from the first
             call, and labels cannot be added if that call had none.
+            ``dask_ml.wrappers.Incremental`` without ``y`` passes a
+            placeholder ``('', block_index)`` instead of None; it is taken
+            for None.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that ``y`` may hold over all the calls, as for
+            scikit-learn's incremental classifiers: needed at the first call
+            when its block may lack a class and the prior takes any labels
+            (a :class:`~sklearn_aae.priors.ConditionalPrior`, whose learned
+            scales are one per class); it becomes ``classes_``. With a prior
+            whose components are classes (labels ``0..K-1``) it is only
+            checked, ``classes_`` being ``arange(K)``. Later calls may pass
+            the same classes or None. Ignored by priors that ignore labels.
 
         Returns
         -------
         self : object
-        """
-        return self._fit(X, y, incremental=True)
 
-    def _fit(self, X, y, incremental):
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_aae import MMDAutoencoder
+        >>> X = np.random.RandomState(0).rand(300, 4)
+        >>> est = MMDAutoencoder(hidden_layer_sizes=(8,), random_state=0)
+        >>> for block in np.array_split(X, 3):
+        ...     est = est.partial_fit(block)
+        >>> est.n_iter_, est.transform(X).shape
+        (3, (300, 2))
+        """
+        y = _no_dask_ml_placeholder(y)
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _fit(self, X, y, incremental, classes=None):
         """The training loop: start, then epochs until a stop, then end."""
         fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)
         self._check_prior_support()
-        X, y = self._validate_input(X, y, reset=fresh)
+        X, y = self._validate_input(X, y, reset=fresh, classes=classes)
         run = self._start(X, y, fresh, incremental)
         try:
             for _ in range(1 if incremental else self.max_iter):
@@ -387,9 +479,7 @@ class BaseAutoencoder(
             self._release_optimizers()
         self._move_modules(self.device_)
         if getattr(self, "_optimizer", None) is None:
-            trained = [self.encoder_, self.decoder_, *self._prior_modules().values()]
-            params = [p for m in trained for p in m.parameters()]
-            self._optimizer = adam(params, self.learning_rate_init)
+            self._optimizer = self._make_optimizer("_optimizer")
         tprior = tensor_prior(self.prior_, self._code_width(), self.device_)
         regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
@@ -416,23 +506,10 @@ class BaseAutoencoder(
 
     def _init_fitted(self, hidden, seed):
         """A fresh fit: new networks and empty records."""
-        self.encoder_, self.decoder_ = build_networks(
-            self.n_features_in_,
-            self._code_width(),
-            hidden,
-            self.activation,
-            self.encoder,
-            seed,
-            heads=self._heads(),
-        )
-        self._init_fitted_regularizer(seed)
-        if isinstance(self.prior_, ConditionalPrior):
-            self._prior_log_scales = _LearnedLogScales(
-                len(self.classes_), self.n_components
-            )
-        elif hasattr(self, "_prior_log_scales"):
-            del self._prior_log_scales
         self._architecture = self._architecture_signature(hidden)
+        self.__dict__.pop("_prior_log_scales", None)
+        for name, module in self._build_modules(self._architecture, seed).items():
+            setattr(self, name, module)
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.history_ = {}
@@ -504,6 +581,7 @@ class BaseAutoencoder(
     def _record(self, run, record, t0):
         """Append the epoch to the records; returns the loss to watch."""
         self.n_iter_ += 1
+        run.reconstruction = record["reconstruction"]
         self.loss_curve_.append(record["loss"])
         for key, value in record.items():
             if key != "loss":
@@ -547,11 +625,21 @@ class BaseAutoencoder(
         return True
 
     def _end(self, run):
-        """Restore the best weights, estimate the noise, free the training state."""
+        """Restore the best weights, estimate the noise, free the training state.
+
+        ``fit`` estimates ``noise_variance_`` exactly, with one more pass over
+        the training rows (:meth:`_finish_fit`); ``partial_fit`` takes the
+        block's residual from its training pass, at no extra cost (see
+        :meth:`partial_fit`), unless no epoch completed.
+        """
         if run.best_state is not None:
             self._load_state(run.best_state)
         self.best_loss_ = run.best if math.isfinite(run.best) else None
-        self._finish_fit(run.data, run.train_idx)
+        if run.incremental and run.reconstruction is not None:
+            self.noise_variance_ = max(run.reconstruction, _NOISE_VARIANCE_FLOOR)
+            self._record_prior_scales()
+        else:
+            self._finish_fit(run.data, run.train_idx)
         if not run.incremental:
             self._release_optimizers()  # free the optimisers' state after fit
             if self.device_.type == "cuda":
@@ -560,17 +648,17 @@ class BaseAutoencoder(
                 run.good_state = run.best_state = None
                 torch.cuda.empty_cache()
 
-    def _validate_input(self, X, y, reset):
+    def _validate_input(self, X, y, reset, classes=None):
         """The training rows (at least 2) and their labels' codes (or None).
 
-        See :meth:`_encode_labels` for what becomes of ``y``.
+        See :meth:`_encode_labels` for what becomes of ``y`` (and ``classes``).
         """
         X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
-        y = self._encode_labels(_check_labels(y, X.shape[0]), reset)
+        y = self._encode_labels(_check_labels(y, X.shape[0]), reset, classes)
         self._check_labels_for_prior(y)
         return X, y
 
-    def _encode_labels(self, y, reset):
+    def _encode_labels(self, y, reset, classes=None):
         """``y`` as int64 class codes (``-1``: unlabelled), or None; sets ``classes_``.
 
         The prior gives labels their meaning (its ``_n_classes()``, see
@@ -580,6 +668,8 @@ class BaseAutoencoder(
         gives None too, so that it trains exactly as ``fit(X)``. A fresh fit
         sets (or removes) ``classes_``; ``warm_start`` and ``partial_fit`` keep
         it, and refuse labelled rows when the first fit had none.
+        ``classes`` (``partial_fit``'s) declares the classes up front
+        (:func:`_data._declared_classes`).
         """
         if reset and hasattr(self, "classes_"):
             del self.classes_
@@ -590,8 +680,20 @@ class BaseAutoencoder(
         if n_classes is None:
             return None
         before = getattr(self, "classes_", None)
+        known = before
+        if classes is not None:
+            declared = _declared_classes(
+                classes, n_classes, prior_name=type(prior).__name__
+            )
+            if before is not None and not np.array_equal(declared, before):
+                raise ValueError(
+                    f"classes={np.asarray(classes).tolist()[:10]} differs from "
+                    f"classes_ {before.tolist()[:10]} of the first call; "
+                    "partial_fit keeps the classes of the first call."
+                )
+            known = declared if before is None else before
         codes, classes = _label_codes(
-            y, n_classes, before, prior_name=type(prior).__name__
+            y, n_classes, known, prior_name=type(prior).__name__
         )
         if codes is None:
             return None
@@ -698,8 +800,12 @@ class BaseAutoencoder(
             r = xb - self.decoder_(self.encoder_.mean(xb))
             sq = sq + (r * r).sum(dtype=torch.float64)  # no host sync per chunk
             count += r.numel()
-        # Floor: a perfect reconstruction must not give an infinite likelihood.
-        self.noise_variance_ = max(float(sq) / count, 1e-8)
+        self.noise_variance_ = max(float(sq) / count, _NOISE_VARIANCE_FLOOR)
+        self._record_prior_scales()
+
+    @torch.no_grad()
+    def _record_prior_scales(self):
+        """``prior_scales_``: a conditional prior's learned scales, as NumPy."""
         scales = getattr(self, "_prior_log_scales", None)
         if scales is not None:
             self.prior_scales_ = scales().exp().cpu().double().numpy()
@@ -718,12 +824,24 @@ class BaseAutoencoder(
         return tensor_prior(self.prior_, self._code_width(), device)
 
     # --------------------------------------------------------- state, devices
-    # Optimisers: kept between partial_fit calls, dropped after fit and in pickles.
+    # Optimisers: kept between partial_fit calls (and in their saved state),
+    # released at the end of fit.
     _optimizer_attributes = ("_optimizer",)
 
     def _release_optimizers(self):
         for name in self._optimizer_attributes:
             setattr(self, name, None)
+
+    def _optimized_parameters(self):
+        """``{optimiser attribute: (parameters, learning rate)}``."""
+        trained = [self.encoder_, self.decoder_, *self._prior_modules().values()]
+        params = [p for m in trained for p in m.parameters()]
+        return {"_optimizer": (params, self.learning_rate_init)}
+
+    def _make_optimizer(self, name):
+        """A fresh Adam for the optimiser attribute ``name``."""
+        params, lr = self._optimized_parameters()[name]
+        return adam(params, lr)
 
     def _modules(self):
         return {
@@ -749,15 +867,62 @@ class BaseAutoencoder(
             m.to(device)
 
     def __getstate__(self):
+        """The state for pickle, joblib, ``copy`` and ``skops.io``: no torch object.
+
+        Each fitted module becomes its state dict of NumPy arrays (host copies:
+        a model trained on a GPU loads anywhere), rebuilt by
+        :meth:`__setstate__` from ``_architecture``; ``device_`` is a string;
+        the optimisers' state, which ``partial_fit`` keeps between calls (and
+        ``fit`` releases), is kept as arrays too, so that training continues
+        exactly where it stopped (when Dask moves a model between worker
+        processes, for instance); the library's version and the state's format
+        are recorded (see :mod:`sklearn_aae._persistence`).
+        """
         # object.__getstate__ returns the live __dict__ on Python >= 3.11: copy it.
         state = dict(super().__getstate__())
+        optimizers = {}
         for name in self._optimizer_attributes:
-            state.pop(name, None)
-        # Pickles hold CPU tensors: a GPU-trained model loads anywhere.
-        return with_cpu_modules(state)
+            optimizer = state.pop(name, None)
+            if optimizer is not None:
+                optimizers[name] = optimizer_arrays(optimizer)
+        if optimizers:
+            state[OPTIMIZERS_KEY] = optimizers
+        if hasattr(self, "encoder_"):
+            modules = self._modules()
+            for name in modules:
+                del state[name]
+            state[WEIGHTS_KEY] = {name: module_arrays(m) for name, m in modules.items()}
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
+        torch_device = isinstance(state.get("device"), torch.device)
+        if torch_device:
+            state["device"] = str(state["device"])
+        state[META_KEY] = state_metadata(torch_device)
+        return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        meta = state.pop(META_KEY, None)
+        weights = state.pop(WEIGHTS_KEY, None)
+        optimizers = state.pop(OPTIMIZERS_KEY, {})
+        if meta is not None:
+            check_state_metadata(meta, type(self).__name__)
+            if meta.get("device_param_is_torch_device"):
+                state["device"] = torch.device(state["device"])
+        # A state written before the format was recorded holds the modules
+        # themselves and a torch.device: it loads as it is.
+        if state.get("device_") is not None:
+            state["device_"] = torch.device(state["device_"])
         super().__setstate__(state)
+        if weights is not None:
+            modules = self._build_modules(self._architecture, seed=0)
+            for name, module in modules.items():
+                if name not in weights:
+                    raise ValueError(
+                        f"The stored state of this {type(self).__name__} has no "
+                        f"weights for {name} (it has {sorted(weights)})."
+                    )
+                setattr(self, name, load_arrays(module, weights[name], name))
         device = getattr(self, "device_", None)
         if device is not None and device.type != "cpu":
             try:
@@ -766,6 +931,11 @@ class BaseAutoencoder(
                 self.device_ = torch.device("cpu")
             else:
                 self._move_modules(device)
+        # After the modules are on their device: the moments follow their
+        # parameters there.
+        for name, arrays in optimizers.items():
+            optimizer = self._make_optimizer(name)
+            setattr(self, name, load_optimizer_arrays(optimizer, arrays, name))
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()

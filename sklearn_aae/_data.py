@@ -179,6 +179,58 @@ def _check_labels(y, n_samples):
     return y
 
 
+def _no_dask_ml_placeholder(y):
+    """``y``, or None for the placeholder that dask-ml passes instead of None.
+
+    ``dask_ml.wrappers.Incremental(...).fit(X)`` without ``y`` calls
+    ``partial_fit(block, ('', i))``: its task graph names y's block ``i`` by the
+    key ``(y_name, i)`` with ``y_name = ''``, which no task computes, so the
+    tuple arrives as it is (unsupervised scikit-learn estimators ignore ``y``).
+
+    Examples
+    --------
+    >>> _no_dask_ml_placeholder(("", 3)) is None, _no_dask_ml_placeholder([0, 1])
+    (True, [0, 1])
+    """
+    if (
+        isinstance(y, tuple)
+        and len(y) == 2
+        and isinstance(y[0], str)
+        and y[0] == ""
+        and isinstance(y[1], Integral)
+    ):
+        return None
+    return y
+
+
+def _declared_classes(classes, n_classes, prior_name="the prior"):
+    """``partial_fit``'s ``classes`` as the ``classes_`` they stand for.
+
+    ``n_classes`` is the prior's ``_n_classes()``: for ``'any'``, the sorted
+    unique values; for an int ``K``, the values must be labels ``0..K-1`` and
+    ``classes_`` is ``arange(K)`` (the prior's components).
+
+    Examples
+    --------
+    >>> _declared_classes(["b", "a", "b"], "any").tolist()
+    ['a', 'b']
+    >>> _declared_classes([0, 2], 3).tolist()
+    [0, 1, 2]
+    """
+    classes = column_or_1d(np.asarray(classes))
+    if classes.size == 0:
+        raise ValueError("classes must hold at least one class, got none.")
+    if n_classes == "any":
+        try:
+            return np.unique(classes)
+        except TypeError as exc:
+            raise TypeError(
+                f"classes cannot be sorted ({exc}); use classes of one type."
+            ) from None
+    _integer_labels(classes, n_classes, prior_name)
+    return np.arange(n_classes)
+
+
 # The label of an unlabelled row (scikit-learn's semi-supervised convention).
 UNLABELLED = -1
 

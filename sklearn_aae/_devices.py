@@ -1,7 +1,6 @@
-"""Devices and precision: resolving ``device``, autocast, CPU copies, the optimiser."""
+"""Devices and precision: resolving ``device``, autocast, the optimiser."""
 
 import contextlib
-import copy
 import warnings
 
 import torch
@@ -81,32 +80,6 @@ def autocast(precision, device):
     if precision == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def cpu_copy(module):
-    """A deep copy of ``module`` on the CPU, made tensor by tensor.
-
-    ``copy.deepcopy(module).cpu()`` would first duplicate every tensor on the
-    module's device; here each parameter and buffer is copied straight to host
-    memory and the deep copy reuses those copies.
-    """
-    memo = {}
-    for t in (*module.parameters(), *module.buffers()):
-        host = t.detach().to("cpu", copy=True)
-        if isinstance(t, torch.nn.Parameter):
-            host = torch.nn.Parameter(host, requires_grad=t.requires_grad)
-        memo[id(t)] = host
-    return copy.deepcopy(module, memo)
-
-
-def with_cpu_modules(state):
-    """``state`` (a dict, changed in place) with off-CPU modules copied to the CPU."""
-    for key, value in state.items():
-        if isinstance(value, torch.nn.Module) and any(
-            t.device.type != "cpu" for t in value.state_dict().values()
-        ):
-            state[key] = cpu_copy(value)
-    return state
 
 
 def adam(params, lr):

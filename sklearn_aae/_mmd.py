@@ -292,7 +292,8 @@ class MMDAutoencoder(BaseAutoencoder):
         Where the networks live.
     noise_variance_ : float
         Variance of the isotropic Gaussian noise of the generative model, the
-        mean squared reconstruction residual over the training rows.
+        mean squared reconstruction residual over the training rows. After
+        :meth:`partial_fit`, that of the last block's training pass (see there).
     loss_curve_ : list of float
         Training loss after each epoch.
     history_ : dict of list of float

@@ -12,6 +12,7 @@ blocks are importance-sampled given each configuration, as above.
 """
 
 import math
+import threading
 from numbers import Integral
 from typing import NamedTuple
 
@@ -219,6 +220,12 @@ def _log_prior_gradient(tprior, z0):
         return torch.autograd.grad(tprior.log_prob(z0g).sum(), z0g)[0]
 
 
+# torch's forward-mode AD levels are process-wide, not per thread: two threads
+# taking the decoder's Jacobian at once (Dask's threaded scheduler, joblib's
+# threading backend) corrupt each other's levels and fail. One at a time.
+_FORWARD_AD_LOCK = threading.Lock()
+
+
 def _decode(model, z, v=None):
     """Decoder outputs of the codes ``z``, or of ``(v, z)`` with discrete parts."""
     return model.decoder(z if v is None else model.assemble(v, z))
@@ -256,7 +263,9 @@ def _curvature(x, z, model, v=None):
     def decoder(z, *v):
         return _decode(model, z, *v)
 
-    J = torch.func.vmap(torch.func.jacfwd(decoder))(z, *fixed)  # (n, p, d)
+    # (forward-mode AD state is shared between threads: one Jacobian at a time)
+    with _FORWARD_AD_LOCK:
+        J = torch.func.vmap(torch.func.jacfwd(decoder))(z, *fixed)  # (n, p, d)
     grad_prior = _log_prior_gradient(tprior, z)
     with torch.no_grad():
         r = x - decoder(z, *fixed)

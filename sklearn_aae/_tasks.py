@@ -209,13 +209,9 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         -------
         self : object
         """
-        self._partial_classes = None if classes is None else np.asarray(classes)
-        try:
-            return super().partial_fit(X, y)
-        finally:
-            del self._partial_classes
+        return super().partial_fit(X, y, classes=classes)
 
-    def _encode_labels(self, y, reset):
+    def _encode_labels(self, y, reset, classes=None):
         """``y`` as class codes (``-1`` unlabelled); sets ``classes_``."""
         if y is None:
             raise ValueError(
@@ -228,8 +224,8 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
             check_classification_targets(y[labelled])
         first = reset or not hasattr(self, "classes_")
         before = None if first else self.classes_
-        if first and getattr(self, "_partial_classes", None) is not None:
-            before = np.unique(self._partial_classes)
+        if first and classes is not None:
+            before = np.unique(np.asarray(classes))
         codes, classes = _label_codes(y, "any", before, prior_name=type(self).__name__)
         if codes is None:
             if first:
@@ -325,14 +321,14 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
     def _n_heads(self):
         return self.n_clusters
 
-    def _encode_labels(self, y, reset):
+    def _encode_labels(self, y, reset, classes=None):
         # Unsupervised: y is ignored (as KMeans ignores it).
         if reset and hasattr(self, "classes_"):
             del self.classes_
         return None
 
-    def _fit(self, X, y, incremental):
-        super()._fit(X, y, incremental)
+    def _fit(self, X, y, incremental, classes=None):
+        super()._fit(X, y, incremental, classes)
         # Clusters are the heads that the rows of this call use, numbered 0..
         # in head order; the other heads are empty and never predicted.
         heads = np.argmax(self._encode(X)[:, : self.n_clusters], axis=1)

@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._testing import assert_allclose
+from sklearn.utils._testing import assert_allclose, assert_array_equal
 
 from sklearn_aae import (
     AdversarialAutoencoder,
@@ -171,6 +171,36 @@ def test_noise_variance_is_training_residual_variance(make, encoder):
     assert est.noise_variance_ == pytest.approx(_mse(est, X_TRAIN), rel=1e-6)
 
 
+@parametrize_factories
+def test_partial_fit_noise_variance_is_the_blocks_training_residual(make):
+    # Documented: after partial_fit, noise_variance_ is the block's residual
+    # from its training pass, each batch before its step. With the block in
+    # one batch, that is the residual of the weights before the call.
+    est = make(max_iter=2).fit(X_TRAIN)
+    block = X_TRAIN[:100]
+    before = _mse(est, block)
+    est.set_params(batch_size=len(block)).partial_fit(block)
+    assert est.noise_variance_ == pytest.approx(before, rel=1e-5)
+    assert est.noise_variance_ == est.history_["reconstruction"][-1]
+    assert est.noise_variance_ != pytest.approx(_mse(est, block), rel=1e-5)
+
+
+@parametrize_factories
+def test_partial_fit_makes_no_pass_beyond_its_training_pass(make):
+    # No extra no-grad pass over the block (fit makes one, for noise_variance_):
+    # a partial_fit call costs one training pass over its block.
+    est = make(max_iter=1).fit(X_TRAIN[:100])
+    calls = {"grad": 0, "no_grad": 0}
+
+    def count(module, args, output):
+        calls["grad" if torch.is_grad_enabled() else "no_grad"] += 1
+
+    handle = est.decoder_.register_forward_hook(count)
+    est.partial_fit(X_TRAIN[:200])
+    handle.remove()
+    assert calls == {"grad": 200 // FAST["batch_size"], "no_grad": 0}
+
+
 # ------------------------------------------------ warm start and partial_fit
 def _continued_first_loss(make, how):
     """Last loss of a 10-epoch fit, first loss of its continuation, first loss."""
@@ -236,13 +266,17 @@ def test_continued_training_starts_from_the_previous_weights(make, how):
 @parametrize_factories
 def test_partial_fit_carries_the_optimizer_state_to_the_next_call(make):
     # Documented: the optimiser state is kept between calls to partial_fit,
-    # but not in a pickle. So a pickle round trip between two calls (which
-    # restarts Adam's moments) changes the second epoch; keeping them does not.
+    # in a pickle too (Dask moves a model between processes as one). So a
+    # pickle round trip between two calls changes nothing; a fresh optimiser
+    # (as after fit, which releases it) changes the next epoch.
     kept = make()
     kept.partial_fit(X_TRAIN[:200])
+    pickled = pickle.loads(pickle.dumps(kept))
     restarted = pickle.loads(pickle.dumps(kept))
-    kept.partial_fit(X_TRAIN[:200])
-    restarted.partial_fit(X_TRAIN[:200])
+    restarted._release_optimizers()
+    for est in (kept, pickled, restarted):
+        est.partial_fit(X_TRAIN[:200])
+    assert_array_equal(pickled.transform(X_TEST), kept.transform(X_TEST))
     assert not np.allclose(
         kept.transform(X_TEST), restarted.transform(X_TEST), rtol=1e-3, atol=1e-4
     )

@@ -326,3 +326,28 @@ def test_grid_search_default_scorer_with_discrete_priors():
     est = MMDAutoencoder(n_components=7, prior=STYLE_CLASS_BITS, random_state=0, **FAST)
     grid = GridSearchCV(est, {"reg_weight": [0.1, 1.0]}, cv=2).fit(X_DIGITS)
     assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+
+
+def test_score_samples_is_thread_safe():
+    # torch's forward-mode AD levels (the decoder's Jacobian) are process-wide:
+    # scoring from several threads at once (Dask's threaded scheduler,
+    # joblib's threading backend) must give each thread its own result. A
+    # decoder that sleeps (releasing the GIL) makes the threads interleave
+    # inside the Jacobian every time.
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(100, 6)
+    est = MMDAutoencoder(
+        hidden_layer_sizes=(8,), max_iter=1, device="cpu", random_state=0
+    ).fit(X)
+    expected = est.score_samples(X)
+    handle = est.decoder_.register_forward_pre_hook(lambda m, a: time.sleep(0.01))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: est.score_samples(X), range(4)))
+    finally:
+        handle.remove()
+    for result in results:
+        assert_array_equal(result, expected)
