@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -299,6 +300,24 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
+    def score(self, X, y, sample_weight=None):
+        """The mean accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        The log-likelihood of the generative model is :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+
     def predict(self, X):
         """The most probable class of each row.
 
@@ -371,7 +390,7 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_clusters_)
+        proba : ndarray of shape (n_samples, `n_clusters_`)
         """
         check_is_fitted(self, "cluster_heads_")
         P = self._head_probabilities(X)[:, self.cluster_heads_]
@@ -719,7 +738,7 @@ class MMDAutoencoderClustering(_AutoencoderClusteringMixin, MMDAutoencoder):
     labels_ : ndarray of shape (n_samples,)
         The cluster of each row of the last ``fit`` (or ``partial_fit``
         block), in ``0..n_clusters_ - 1``.
-    cluster_heads_ : ndarray of shape (n_clusters_,)
+    cluster_heads_ : ndarray of shape (`n_clusters_`,)
         The heads that hold a row of the last ``fit``: cluster ``c`` is head
         ``cluster_heads_[c]``. Empty heads are left out, so the labels are
         consecutive from 0.

@@ -280,3 +280,19 @@ def test_clusterer_is_reproducible(est):
         _fit(clone(est).set_params(max_iter=3), X).transform(X),
         _fit(clone(est).set_params(max_iter=3), X).transform(X),
     )
+
+
+@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS], ids=ids)
+def test_task_estimators_round_trip_through_skops(est):
+    sio = pytest.importorskip("skops.io")
+    X, y = _blobs(60)
+    fitted = _fit(clone(est).set_params(max_iter=2), X, y)
+    blob = sio.dumps(fitted)
+    untrusted = sio.get_untrusted_types(data=blob)
+    assert all(name.startswith("sklearn_aae.") for name in untrusted), untrusted
+    loaded = sio.loads(blob, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(
+        loaded.sample(3, random_state=0), fitted.sample(3, random_state=0)
+    )
