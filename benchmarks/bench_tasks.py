@@ -135,6 +135,9 @@ def run_clustering(seed, max_iter):
     common = dict(max_iter=max_iter, random_state=seed, device="cpu")
     models = {
         "MMDAutoencoderClustering": MMDAutoencoderClustering(10, **common),
+        "MMDAutoencoderClustering(n_init=3)": MMDAutoencoderClustering(
+            10, n_init=3, **common
+        ),
         "AdversarialAutoencoderClustering": AdversarialAutoencoderClustering(
             10, **common
         ),

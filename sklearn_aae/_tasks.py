@@ -22,9 +22,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, ClusterMixin
+from sklearn.base import ClassifierMixin, ClusterMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -347,7 +348,13 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         return None
 
     def _fit(self, X, y, incremental, classes=None):
-        super()._fit(X, y, incremental, classes)
+        continuing = incremental or (self.warm_start and hasattr(self, "encoder_"))
+        if self.n_init == 1 or continuing:
+            if not continuing:
+                self.__dict__.pop("n_init_losses_", None)
+            super()._fit(X, y, incremental, classes)
+        else:
+            self._fit_best_of_n_init(X, y)
         # Clusters are the heads that the rows of this call use, numbered 0..
         # in head order; the other heads are empty and never predicted.
         heads = np.argmax(self._encode(X)[:, : self.n_clusters], axis=1)
@@ -364,6 +371,26 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
                 ConvergenceWarning,
             )
         return self
+
+    def _fit_best_of_n_init(self, X, y):
+        """``n_init`` fits from seeds drawn from ``random_state``; keep the one
+        whose final training loss is lowest (as ``KMeans`` keeps the lowest
+        inertia). Each is a full fit of a copy with ``n_init=1``."""
+        seeds = check_random_state(self.random_state).randint(
+            2**31 - 1, size=self.n_init
+        )
+        best, losses = None, []
+        for seed in seeds:
+            run = clone(self).set_params(n_init=1, random_state=int(seed))
+            super(_AutoencoderClusteringMixin, run)._fit(X, y, incremental=False)
+            losses.append(run.loss_curve_[-1])
+            if best is None or losses[-1] < min(losses[:-1]):
+                best = run
+        params = self.get_params(deep=False)
+        for name, value in vars(best).items():
+            if name not in params:  # the fitted state, not the parameters
+                setattr(self, name, value)
+        self.n_init_losses_ = np.asarray(losses)
 
     def _heads_of(self, y, n_rows):
         y = column_or_1d(y)
@@ -418,6 +445,7 @@ _CLASSIFIER_CONSTRAINTS = {
 }
 _CLUSTERING_CONSTRAINTS = {
     "n_clusters": [Interval(Integral, 1, None, closed="left")],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
 }
 
 
@@ -720,6 +748,14 @@ class MMDAutoencoderClustering(_AutoencoderClusteringMixin, MMDAutoencoder):
     ----------
     n_clusters : int, default=10
         The number of heads, the most clusters found.
+    n_init : int, default=1
+        Fits from as many initialisations (seeds drawn from
+        ``random_state``); the one with the lowest final training loss is
+        kept, as ``KMeans`` keeps the lowest inertia. Costs ``n_init`` fits.
+        On digits the loss ranks the partitions well (8 initialisations: the
+        lowest loss had the best held-out ARI), so ``n_init=3`` narrows the
+        spread across seeds (see the user guide). ``partial_fit`` and
+        ``warm_start`` continue the kept fit.
     n_components : int, default=2
         Dimension of the style code (what :meth:`transform` returns).
     prior : prior object, default=None
@@ -745,6 +781,8 @@ class MMDAutoencoderClustering(_AutoencoderClusteringMixin, MMDAutoencoder):
     n_clusters_ : int
         The number of clusters found (at most ``n_clusters``; fewer raise a
         ``ConvergenceWarning``).
+    n_init_losses_ : ndarray of shape (n_init,)
+        With ``n_init > 1``: the final training loss of each initialisation.
     encoder_, decoder_, prior_, noise_variance_, device_, loss_curve_, \
 history_, validation_loss_curve_, best_loss_, n_iter_, n_features_in_, \
 feature_names_in_ : see MMDAutoencoderClassifier
@@ -784,6 +822,7 @@ feature_names_in_ : see MMDAutoencoderClassifier
         n_clusters=10,
         n_components=2,
         *,
+        n_init=1,
         prior=None,
         reg_weight=1.0,
         kernel="rbf",
@@ -827,6 +866,7 @@ feature_names_in_ : see MMDAutoencoderClassifier
             warm_start=warm_start,
         )
         self.n_clusters = n_clusters
+        self.n_init = n_init
 
 
 class AdversarialAutoencoderClustering(
@@ -846,6 +886,14 @@ class AdversarialAutoencoderClustering(
     ----------
     n_clusters : int, default=10
         The number of heads, the most clusters found.
+    n_init : int, default=1
+        Fits from as many initialisations (seeds drawn from
+        ``random_state``); the one with the lowest final training loss is
+        kept, as ``KMeans`` keeps the lowest inertia. Costs ``n_init`` fits.
+        On digits the loss ranks the partitions well (8 initialisations: the
+        lowest loss had the best held-out ARI), so ``n_init=3`` narrows the
+        spread across seeds (see the user guide). ``partial_fit`` and
+        ``warm_start`` continue the kept fit.
     n_components : int, default=2
         Dimension of the style code (what :meth:`transform` returns).
     prior : prior object, default=None
@@ -895,6 +943,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
         n_clusters=10,
         n_components=2,
         *,
+        n_init=1,
         prior=None,
         reg_weight=0.01,
         discriminator_hidden_layer_sizes=(128, 128),
@@ -942,6 +991,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
             warm_start=warm_start,
         )
         self.n_clusters = n_clusters
+        self.n_init = n_init
 
 
 for _cls, _parent in [

@@ -296,3 +296,22 @@ def test_task_estimators_round_trip_through_skops(est):
     np.testing.assert_array_equal(
         loaded.sample(3, random_state=0), fitted.sample(3, random_state=0)
     )
+
+
+def test_clusterer_n_init_keeps_the_initialisation_with_the_lowest_loss():
+    X, _ = _blobs(90)
+    est = MMDAutoencoderClustering(n_clusters=3, n_init=3, max_iter=3, **FAST)
+    km = _fit(est, X)
+    assert km.n_init == 3 and km.random_state == 0  # parameters untouched
+    assert km.n_init_losses_.shape == (3,)
+    best = int(np.argmin(km.n_init_losses_))
+    assert km.loss_curve_[-1] == km.n_init_losses_[best]
+    # ... and it is exactly that initialisation's fit.
+    seed = np.random.RandomState(0).randint(2**31 - 1, size=3)[best]
+    alone = _fit(clone(est).set_params(n_init=1, random_state=int(seed)), X)
+    np.testing.assert_array_equal(km.transform(X), alone.transform(X))
+    np.testing.assert_array_equal(km.labels_, alone.labels_)
+    # a later fit with one initialisation drops the record
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert not hasattr(km.set_params(n_init=1).fit(X), "n_init_losses_")
