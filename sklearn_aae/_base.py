@@ -73,6 +73,10 @@ from .priors import ConditionalPrior, _check_prior, _prior_n_classes
 # likelihood.
 _NOISE_VARIANCE_FLOOR = 1e-8
 
+# Fewer rows than this of each class per batch, on average, make fit with a
+# ConditionalPrior warn (see _check_rows_per_class).
+_MIN_ROWS_PER_CLASS = 10
+
 
 @dataclass
 class _Run:
@@ -493,6 +497,8 @@ class BaseAutoencoder(
             )
         train_idx, val_idx = self._split(data, incremental, split_seed)
         self._count_prior_classes(y, train_idx, fresh)
+        if not incremental:
+            self._check_rows_per_class(y, train_idx)
         return _Run(
             data=data,
             train_idx=train_idx,
@@ -739,6 +745,33 @@ class BaseAutoencoder(
             counts += self._prior_class_counts
         self._prior_class_counts = counts
         self.prior_weights_ = counts / counts.sum()
+
+    def _check_rows_per_class(self, codes, train_idx):
+        """Warn when a conditional prior's batches hold few rows of each class.
+
+        Each class's MMD is estimated from the rows of that class in the batch:
+        with a handful of them (the default ``batch_size`` and tens of
+        segments) the estimate is poor and a class with one row falls back to
+        a biased term. Measured on the 4-source, 4-layer ICA benchmark (one
+        seed, 6000 steps): 3 rows per class per batch gave MCC 0.84, 21 rows
+        0.90.
+        """
+        if not isinstance(self.prior_, ConditionalPrior):
+            return
+        n = len(train_idx)
+        n_classes = int(np.count_nonzero(np.bincount(np.asarray(codes)[train_idx])))
+        per_class = n / _n_batches(n, self.batch_size) / max(n_classes, 1)
+        if per_class < _MIN_ROWS_PER_CLASS:
+            warnings.warn(
+                f"batch_size={self.batch_size} gives about {per_class:.1f} rows "
+                f"of each of the {n_classes} classes per batch; the "
+                f"ConditionalPrior's per-class MMD needs more (at least "
+                f"{_MIN_ROWS_PER_CLASS}, about 20 recommended): use a batch_size "
+                f"of about {20 * n_classes} (see the user guide, 'Nonlinear "
+                "ICA with an auxiliary variable').",
+                UserWarning,
+                stacklevel=6,
+            )
 
     def _parameters_finite(self):
         """Whether every fitted weight is finite (one host synchronisation)."""

@@ -270,6 +270,36 @@ def test_fit_without_labels_is_refused():
         est.fit(X, np.where(np.arange(len(u)) % 2 == 0, u, -1))
 
 
+@pytest.mark.parametrize("batch_size, warns", [(100, True), (600, False)])
+def test_few_rows_per_class_in_a_batch_warn(batch_size, warns):
+    # 30 classes: batches of 100 rows hold ~3 rows of each, of 600 ~20.
+    X, u = _segments(n_segments=30, n_per=20)
+    est = MMDAutoencoder(
+        n_components=3,
+        prior=ConditionalPrior(),
+        **{**FAST, "max_iter": 1, "batch_size": batch_size},
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(X, u)
+    hits = [
+        w
+        for w in record
+        if w.category is UserWarning
+        and "rows of each of the 30 classes" in str(w.message)
+    ]
+    assert bool(hits) == warns
+    if warns:
+        assert "batch_size=100" in str(hits[0].message)
+        assert "about 600" in str(hits[0].message)
+        assert hits[0].filename == __file__  # points at the caller's fit
+    # partial_fit (the caller chooses each batch) does not warn
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.partial_fit(X, u)
+    assert not [w for w in record if "rows of each" in str(w.message)]
+
+
 def test_adversarial_autoencoder_refuses_the_conditional_prior():
     X, u = _segments()
     est = AdversarialAutoencoder(n_components=3, prior=ConditionalPrior(), **FAST)
