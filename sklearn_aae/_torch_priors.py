@@ -428,22 +428,47 @@ class _TorchUniform(_TorchFactorized):
 
 
 class _TorchSwissRoll:
-    """Tensor-side swiss roll: sampling only (no density, no closed forms)."""
+    """Tensor-side swiss roll: sampling only (no density, no closed forms).
+
+    With ``n_segments`` ``K``, the classes are ``K`` segments of equal mass,
+    segment ``k`` the points with ``u`` in ``[k / K, (k + 1) / K)``:
+    ``sample_classes`` draws ``u`` uniformly within each row's segment (the
+    MMD then samples each class, as it has no closed form).
+    """
 
     n_dims = 2
+    log_rbf_class_terms = None  # no closed form: the MMD samples each class
 
-    def __init__(self, radius, n_turns, noise, device, dtype):
+    def __init__(self, radius, n_turns, noise, device, dtype, n_segments=None):
         self.radius, self.n_turns, self.noise = radius, n_turns, noise
+        self.n_segments = n_segments
         self.device, self.dtype = device, dtype
 
-    def sample(self, n, generator):
-        kw = dict(generator=generator, device=self.device, dtype=self.dtype)
-        s = torch.sqrt(torch.rand(n, **kw))
+    def _points(self, u, generator):
+        """The roll's points at the positions ``u`` in [0, 1), plus the noise."""
+        s = torch.sqrt(u)
         angle = 2 * math.pi * self.n_turns * s
         Z = self.radius * s[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
         if self.noise > 0:
-            Z = Z + self.noise * torch.randn(n, 2, **kw)
+            noise = torch.randn(
+                u.shape[0], 2, generator=generator, device=self.device, dtype=self.dtype
+            )
+            Z = Z + self.noise * noise
         return Z
+
+    def sample(self, n, generator):
+        u = torch.rand(n, generator=generator, device=self.device, dtype=self.dtype)
+        return self._points(u, generator)
+
+    def sample_classes(self, codes, generator):
+        """Row ``i`` drawn from the segment ``codes[i]``: ``u`` uniform in
+        ``[k / K, (k + 1) / K)`` (without segments, ``K = 1``: the whole roll)."""
+        K = self.n_segments or 1
+        r = torch.rand(
+            codes.shape[0], generator=generator, device=self.device, dtype=self.dtype
+        )
+        u = (codes.to(self.dtype) + r) / K
+        return self._points(u.clamp_max(1.0), generator)
 
     def log_prob(self, Z):
         raise AttributeError(

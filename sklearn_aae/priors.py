@@ -530,6 +530,15 @@ class SwissRollPrior(BasePrior):
     It has no closed-form kernel means (the MMD samples it) and no density
     (``log_prob``, hence the estimators' ``score_samples``, raise an error).
 
+    With ``n_segments=K`` the roll is cut into ``K`` segments of equal
+    probability mass, segment ``k`` the points with ``u`` in
+    ``[k / K, (k + 1) / K)`` (from the centre outwards; the inner segments
+    are shorter, as the roll is denser there), and its samples carry a class:
+    ``fit(X, y)`` matches the codes of the rows labelled ``k`` to segment
+    ``k`` and the unlabelled rows (``-1``) to the whole roll, as the paper's
+    Fig. 4c does (see :ref:`labels`). ``sample`` draws from the whole roll,
+    whatever ``n_segments``.
+
     Parameters
     ----------
     radius : float, default=3.0
@@ -538,27 +547,44 @@ class SwissRollPrior(BasePrior):
         Number of turns.
     noise : float, default=0.0
         Standard deviation of the Gaussian noise added to each coordinate.
+    n_segments : int, default=None
+        Number of segments ``K``, the classes of labels ``0..K-1``; ``None``:
+        no classes, labels are ignored.
 
     Examples
     --------
     >>> from sklearn_aae.priors import SwissRollPrior
     >>> SwissRollPrior().sample(5, random_state=0).shape
     (5, 2)
+    >>> import numpy as np
+    >>> from sklearn_aae import MMDAutoencoder
+    >>> X = np.random.RandomState(0).normal(size=(60, 4))
+    >>> y = np.tile([0, 1, 2, -1], 15)  # segments 0..2, -1 unlabelled
+    >>> est = MMDAutoencoder(prior=SwissRollPrior(n_segments=3), max_iter=2,
+    ...                      random_state=0).fit(X, y)
+    >>> est.classes_.shape, est.transform(X).shape
+    ((3,), (60, 2))
     """
 
     _parameter_constraints = {
         "radius": [Interval(Real, 0, None, closed="neither")],
         "n_turns": [Interval(Real, 0, None, closed="neither")],
         "noise": [Interval(Real, 0, None, closed="left")],
+        "n_segments": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, radius=3.0, n_turns=2.0, noise=0.0):
+    def __init__(self, radius=3.0, n_turns=2.0, noise=0.0, n_segments=None):
         self.radius = radius
         self.n_turns = n_turns
         self.noise = noise
+        self.n_segments = n_segments
 
     def _n_dims(self):
         return 2
+
+    def _n_classes(self):
+        """Labels ``0..K-1`` are the segments (None without ``n_segments``)."""
+        return None if self.n_segments is None else int(self.n_segments)
 
     def log_prob(self, Z):
         """Not available: the swiss roll has no density.
@@ -575,7 +601,12 @@ class SwissRollPrior(BasePrior):
 
     def _build_tensor_prior(self, n_dims, device, dtype):
         return _TorchSwissRoll(
-            float(self.radius), float(self.n_turns), float(self.noise), device, dtype
+            float(self.radius),
+            float(self.n_turns),
+            float(self.noise),
+            device,
+            dtype,
+            n_segments=self._n_classes(),
         )
 
 

@@ -33,6 +33,7 @@ from sklearn_aae.priors import (
     GaussianMixturePrior,
     GaussianPrior,
     LaplacePrior,
+    SwissRollPrior,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -243,7 +244,9 @@ def test_more_classes_than_components_is_an_error(make):
 
 
 @parametrize_factories
-@pytest.mark.parametrize("prior", [GaussianPrior(), LaplacePrior(), None])
+@pytest.mark.parametrize(
+    "prior", [GaussianPrior(), LaplacePrior(), SwissRollPrior(), None]
+)
 def test_priors_without_classes_ignore_labels(make, prior):
     X, y = _blobs(90)
     plain = make(prior=prior).fit(X)
@@ -613,3 +616,133 @@ def test_a_labelled_adversarial_model_continues_without_labels():
     est.partial_fit(X)  # every row in the "unlabelled" slot
     est.set_params(prior=GaussianPrior()).fit(X, y)  # y ignored, slots kept
     assert est.discriminator_[0].in_features == 6 and est.n_iter_ == 7
+
+
+# ------------------------------------------------- a swiss roll cut in segments
+ROLL3 = SwissRollPrior(n_segments=3)
+
+
+def _roll_points(prior, u):
+    s = np.sqrt(u)
+    angle = 2 * np.pi * prior.n_turns * s
+    return prior.radius * s[:, None] * np.c_[np.cos(angle), np.sin(angle)]
+
+
+def _nearest_segment(Z, prior):
+    """The segment of the (noiseless) roll nearest to each code."""
+    K = prior.n_segments
+    distances = [
+        np.sqrt(
+            (
+                (Z[:, None] - _roll_points(prior, np.linspace(k, k + 1, 200) / K)) ** 2
+            ).sum(-1)
+        ).min(1)
+        for k in range(K)
+    ]
+    return np.argmin(np.stack(distances, 1), 1)
+
+
+@parametrize_factories
+def test_classes_of_a_swiss_roll_are_its_segments(make):
+    X, y = _blobs(90)
+    est = make(prior=ROLL3).fit(X, _keep_labels(y, 0.2))
+    assert_array_equal(est.classes_, [0, 1, 2])
+    if isinstance(est, AdversarialAutoencoder):
+        assert est.discriminator_[0].in_features == 2 + 3 + 1
+
+
+@parametrize_factories
+def test_labels_beyond_the_segments_are_an_error(make):
+    X, _ = _blobs(90)
+    with pytest.raises(ValueError, match=r"labels \[3\] but SwissRollPrior"):
+        make(prior=ROLL3).fit(X, np.arange(90) % 4)
+    with pytest.raises(TypeError, match="SwissRollPrior matches labels"):
+        make(prior=ROLL3).fit(X, np.array(["a", "b", "c"] * 30))
+
+
+@parametrize_factories
+def test_all_unlabelled_on_a_swiss_roll_trains_as_without_labels(make):
+    X, _ = _blobs(90)
+    plain = make(prior=ROLL3).fit(X)
+    est = make(prior=ROLL3).fit(X, np.full(90, -1))
+    assert est.loss_curve_ == plain.loss_curve_
+    for key, value in _weights(plain).items():
+        assert torch.equal(_weights(est)[key], value), key
+
+
+def test_class_mmd_to_a_swiss_roll_is_sampled_per_segment():
+    tprior = tensor_prior(ROLL3, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    Z = tprior.sample_classes(y, g)
+    reg = _MMDRegularizer(
+        tprior, torch.tensor([0.5, 1.0], dtype=torch.float64), g, n_classes=3
+    )
+    assert not reg.closed_form and reg.class_terms is None
+    own = torch.stack([reg.evaluate(Z, y) for _ in range(20)]).mean()
+    shuffled = torch.stack([reg.evaluate(Z, (y + 1) % 3) for _ in range(20)]).mean()
+    assert abs(float(own)) < 0.02 < float(shuffled)
+
+
+def test_adversarial_prior_samples_are_paired_with_the_segments():
+    from sklearn_aae._adversarial import _AdversarialRegularizer
+
+    tprior = tensor_prior(ROLL3, dtype=torch.float64)
+    reg = _AdversarialRegularizer(
+        None,
+        None,
+        tprior,
+        torch.Generator().manual_seed(0),
+        steps=1,
+        instance_noise=0.0,
+        precision="float32",
+        n_classes=3,
+    )
+    y = torch.tensor([2, 0, -1, 1] * 500)
+    real = reg._prior_sample(2000, y).numpy()
+    labelled = y.numpy() >= 0
+    u = (np.linalg.norm(real, axis=1) / 3.0) ** 2  # the position on the roll
+    assert_array_equal(np.floor(3 * u[labelled]), y.numpy()[labelled])
+    assert u[~labelled].min() < 0.1 and u[~labelled].max() > 0.9  # the whole roll
+
+
+# Measured held-out share of codes nearest their own segment, 4 blobs mapped to
+# the segments in a shuffled order, 10% of labels, a roll with noise 0.2: MMD
+# 0.98, 1.0, 0.98, 0.99, 0.98 over seeds 0-4; adversarial 0.93, 0.61, 0.95 over
+# seeds 0-2 (the discriminator needs the noise: on the noiseless roll the
+# codes of a class often sit in another segment). Without labels: MMD 0.21,
+# 0.13, 0.25, the blobs land in segments of their own choosing.
+@pytest.mark.parametrize(
+    "cls, params, seed",
+    [
+        (MMDAutoencoder, dict(reg_weight=10.0, max_iter=30), 0),
+        (
+            AdversarialAutoencoder,
+            dict(
+                reg_weight=1.0,
+                discriminator_hidden_layer_sizes=(32,),
+                discriminator_learning_rate=1e-3,
+                learning_rate_init=1e-3,
+                max_iter=200,
+                n_iter_no_change=1000,
+            ),
+            2,
+        ),
+    ],
+    ids=["MMDAutoencoder", "AdversarialAutoencoder"],
+)
+def test_labelled_codes_land_in_their_own_segment(cls, params, seed):
+    X, blob = make_blobs(600, n_features=8, centers=4, random_state=0)
+    X = (X - X.mean(0)) / X.std(0)
+    y = np.array([2, 0, 3, 1])[blob]
+    prior = SwissRollPrior(noise=0.2, n_segments=4)
+    est = cls(
+        prior=prior,
+        hidden_layer_sizes=(32,),
+        batch_size=64,
+        device="cpu",
+        random_state=seed,
+        **params,
+    ).fit(X[:450], _keep_labels(y[:450], 0.1))
+    Z = est.transform(X[450:])
+    assert np.mean(_nearest_segment(Z, prior) == y[450:]) >= 0.9

@@ -12,6 +12,7 @@ from sklearn.model_selection import ParameterGrid
 
 from sklearn_aae import MMDAutoencoder, _torch_priors
 from sklearn_aae._torch_priors import tensor_prior
+from sklearn_aae._utils import _seed_from
 from sklearn_aae.priors import (
     BernoulliPrior,
     CategoricalPrior,
@@ -157,7 +158,7 @@ PRODUCT_PRIORS = [
 ]
 OTHER_PRIORS = (
     [p for p, _ in FACTORISED_PRIORS]
-    + [SwissRollPrior(), SwissRollPrior(noise=0.2)]
+    + [SwissRollPrior(), SwissRollPrior(noise=0.2), SwissRollPrior(n_segments=3)]
     + DISCRETE_PRIORS
     + PRODUCT_PRIORS
 )
@@ -209,6 +210,71 @@ def test_swiss_roll_has_no_density_and_no_closed_form():
         _check_prior(prior, 3)
 
 
+def _roll_position(Z, radius):
+    """``u`` of noiseless swiss-roll points, from their distance to the centre."""
+    return (np.linalg.norm(Z, axis=1) / radius) ** 2
+
+
+@pytest.mark.parametrize("n_segments", [1, 3, 10])
+def test_swiss_roll_segment_samples_lie_on_their_arc(n_segments):
+    prior = SwissRollPrior(radius=2.0, n_turns=1.5, n_segments=n_segments)
+    tprior = tensor_prior(prior, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    for k in range(n_segments):
+        Z = tprior.sample_classes(torch.full((2000,), k), g).numpy()
+        u = _roll_position(Z, 2.0)
+        assert np.all((u >= k / n_segments - 1e-12) & (u < (k + 1) / n_segments))
+        # on the spiral, and uniform in u within the segment
+        s = np.sqrt(u)
+        angle = 2 * np.pi * 1.5 * s
+        np.testing.assert_allclose(
+            Z, 2.0 * s[:, None] * np.c_[np.cos(angle), np.sin(angle)]
+        )
+        assert stats.kstest(u * n_segments - k, "uniform").pvalue > KS_ALPHA
+
+
+def test_swiss_roll_segments_partition_the_roll_with_equal_mass():
+    K, n = 5, 100_000
+    prior = SwissRollPrior(n_segments=K)
+    segment = np.floor(_roll_position(prior.sample(n, random_state=0), 3.0) * K)
+    counts = np.bincount(segment.astype(int), minlength=K)
+    assert counts.shape == (K,)  # every sample in one of the K segments
+    assert stats.chisquare(counts).pvalue > KS_ALPHA
+    np.testing.assert_allclose(counts / n, 1 / K, atol=4 * np.sqrt(0.2 * 0.8 / n))
+    # Segments drawn with equal frequencies are the whole roll.
+    tprior = tensor_prior(prior, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    codes = torch.randint(K, (n,), generator=g)
+    u = _roll_position(tprior.sample_classes(codes, g).numpy(), 3.0)
+    assert stats.kstest(u, "uniform").pvalue > KS_ALPHA
+
+
+def test_swiss_roll_segments_sample_with_the_generator_only():
+    tprior = tensor_prior(SwissRollPrior(noise=0.1, n_segments=4))
+    codes = torch.tensor([0, 3, 1, 2] * 5)
+    state = torch.get_rng_state()
+    a = tprior.sample_classes(codes, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), state)  # the global seed is untouched
+    assert torch.equal(
+        a, tprior.sample_classes(codes, torch.Generator().manual_seed(0))
+    )
+    assert a.dtype == torch.float32 and a.shape == (20, 2)
+
+
+def test_swiss_roll_without_segments_is_unchanged():
+    # The whole roll is sampled as before, with or without segments.
+    assert SwissRollPrior()._n_classes() is None
+    assert SwissRollPrior(n_segments=4)._n_classes() == 4
+    g = torch.Generator().manual_seed(_seed_from(0))
+    s = torch.sqrt(torch.rand(50, generator=g, dtype=torch.float64))
+    angle = 2 * np.pi * 2.0 * s
+    expected = 3.0 * s[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
+    expected = expected + 0.2 * torch.randn(50, 2, generator=g, dtype=torch.float64)
+    for n_segments in [None, 4]:
+        Z = SwissRollPrior(noise=0.2, n_segments=n_segments).sample(50, random_state=0)
+        np.testing.assert_allclose(Z, expected.numpy(), rtol=1e-15)
+
+
 @pytest.mark.parametrize(
     "prior, match",
     [
@@ -220,6 +286,8 @@ def test_swiss_roll_has_no_density_and_no_closed_form():
         (UniformPrior(low=[0.0, np.nan]), "low must be finite"),
         (SwissRollPrior(radius=-1.0), "'radius' parameter"),
         (SwissRollPrior(noise=-0.1), "'noise' parameter"),
+        (SwissRollPrior(n_segments=0), "'n_segments' parameter"),
+        (SwissRollPrior(n_segments=2.5), "'n_segments' parameter"),
     ],
 )
 def test_invalid_parameters_of_other_priors_raise(prior, match):
