@@ -156,15 +156,17 @@ MUTATIONS = [
     Mutation(
         "reg_weight_ignored_in_loss",
         "sklearn_aae/_base.py",
-        'loss = recon + self.reg_weight * reg["regularization"]',
-        'loss = recon + (1.0 if train else self.reg_weight) * reg["regularization"]',
+        'losses["loss"] = recon + self.reg_weight * reg["regularization"]',
+        'losses["loss"] = recon + (1.0 if train else self.reg_weight) '
+        '* reg["regularization"]',
         "the training loss adds the regulariser with weight 1",
     ),
     Mutation(
         "reg_weight_ignored_in_validation",
         "sklearn_aae/_base.py",
-        'loss = recon + self.reg_weight * reg["regularization"]',
-        'loss = recon + (self.reg_weight if train else 1.0) * reg["regularization"]',
+        'losses["loss"] = recon + self.reg_weight * reg["regularization"]',
+        'losses["loss"] = recon + (self.reg_weight if train else 1.0) '
+        '* reg["regularization"]',
         "the validation loss adds the regulariser with weight 1",
     ),
     Mutation(
@@ -336,7 +338,7 @@ MUTATIONS = [
     Mutation(
         "mmd_labels_ignored",
         "sklearn_aae/_mmd.py",
-        """        if y is None:
+        """        if y is None or not self.n_classes:
             return self._mmd2(Z)
         return self._mmd2_by_class(Z, y)""",
         """        return self._mmd2(Z)""",
