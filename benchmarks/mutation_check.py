@@ -57,6 +57,7 @@ DEFAULT_TESTS = (
     "tests/test_base.py",
     "tests/test_mmd.py",
     "tests/test_adversarial.py",
+    "tests/test_tasks.py",
 )
 
 
@@ -67,6 +68,7 @@ def _first(*paths):
 
 
 SCORING_TESTS = _first("tests/test_likelihood.py", "tests/test_scoring.py")
+TASK_TESTS = _first("tests/test_tasks.py")
 
 
 @dataclass(frozen=True)
@@ -154,15 +156,17 @@ MUTATIONS = [
     Mutation(
         "reg_weight_ignored_in_loss",
         "sklearn_aae/_base.py",
-        'loss = recon + self.reg_weight * reg["regularization"]',
-        'loss = recon + (1.0 if train else self.reg_weight) * reg["regularization"]',
+        'losses["loss"] = recon + self.reg_weight * reg["regularization"]',
+        'losses["loss"] = recon + (1.0 if train else self.reg_weight) '
+        '* reg["regularization"]',
         "the training loss adds the regulariser with weight 1",
     ),
     Mutation(
         "reg_weight_ignored_in_validation",
         "sklearn_aae/_base.py",
-        'loss = recon + self.reg_weight * reg["regularization"]',
-        'loss = recon + (self.reg_weight if train else 1.0) * reg["regularization"]',
+        'losses["loss"] = recon + self.reg_weight * reg["regularization"]',
+        'losses["loss"] = recon + (self.reg_weight if train else 1.0) '
+        '* reg["regularization"]',
         "the validation loss adds the regulariser with weight 1",
     ),
     Mutation(
@@ -334,7 +338,7 @@ MUTATIONS = [
     Mutation(
         "mmd_labels_ignored",
         "sklearn_aae/_mmd.py",
-        """        if y is None:
+        """        if y is None or not self.n_classes:
             return self._mmd2(Z)
         return self._mmd2_by_class(Z, y)""",
         """        return self._mmd2(Z)""",
@@ -456,6 +460,135 @@ MUTATIONS = [
         "    if True:\n",
         "score_samples from several threads at once corrupts the forward-AD levels",
         _first("tests/test_scoring.py"),
+    ),
+    # The task estimators: semi-supervised classifiers and clusterers (_tasks.py).
+    Mutation(
+        "supervised_weight_ignored",
+        "sklearn_aae/_tasks.py",
+        'return {"classification": (self.supervised_weight, ce)}',
+        'return {"classification": (1.0, ce)}',
+        "the classifiers' cross-entropy has weight 1 whatever supervised_weight",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "task_loss_not_added_to_objective",
+        "sklearn_aae/_base.py",
+        'losses["loss"] = losses["loss"] + weight * value',
+        'losses["loss"] = losses["loss"]',
+        "the cross-entropy is recorded in history_ but does not train the heads",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "cross_entropy_on_unlabelled_rows",
+        "sklearn_aae/_tasks.py",
+        "ce = -(picked * labelled).sum() / n_labelled",
+        "ce = -picked.mean()",
+        "the cross-entropy also pulls the unlabelled rows (-1) to the first class",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "task_transform_returns_the_class_block",
+        "sklearn_aae/_tasks.py",
+        "return self._encode(X)[:, self._n_heads() :]",
+        "return self._encode(X)[:, : self.n_components]",
+        "transform returns the code's first n_components columns (class block "
+        "first), not the style",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "classifier_proba_columns_reversed",
+        "sklearn_aae/_tasks.py",
+        "        return self._head_probabilities(X)\n",
+        "        return self._head_probabilities(X)[:, ::-1]\n",
+        "predict_proba's columns are not in the order of classes_",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "clusterer_proba_not_renormalised",
+        "sklearn_aae/_tasks.py",
+        "return np.where(total > 0, P / np.where(total > 0, total, 1), 1 / P.shape[1])",
+        "return P",
+        "the clusterer's predict_proba drops the empty heads' mass without "
+        "renormalising the rows",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "task_sample_ignores_y",
+        "sklearn_aae/_tasks.py",
+        "codes[:, : self._n_heads()] = np.eye(self._n_heads())[heads]",
+        "codes[:, : self._n_heads()] = codes[:, : self._n_heads()]",
+        "sample(y=k) draws the classes from the prior, whatever y",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "cluster_labels_not_renumbered",
+        "sklearn_aae/_tasks.py",
+        "self.labels_ = np.searchsorted(self.cluster_heads_, heads)",
+        "self.labels_ = heads",
+        "labels_ are the raw head indices, not the found clusters numbered from 0",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "cluster_heads_include_empty_heads",
+        "sklearn_aae/_tasks.py",
+        "self.cluster_heads_ = np.unique(heads)",
+        "self.cluster_heads_ = np.arange(self.n_clusters)",
+        "cluster_heads_ and n_clusters_ count the heads that hold no row",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "n_init_keeps_the_worst_loss",
+        "sklearn_aae/_tasks.py",
+        "if best is None or losses[-1] < min(losses[:-1]):",
+        "if best is None or losses[-1] > max(losses[:-1]):",
+        "n_init keeps the initialisation with the highest final loss",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "task_regularizer_matches_labels",
+        "sklearn_aae/_tasks.py",
+        """        # regulariser matches every code to the whole product prior.
+        return 0""",
+        """        # regulariser matches every code to the whole product prior.
+        return len(getattr(self, "classes_", ()))""",
+        "the classifiers' regulariser also matches labelled codes per class (the "
+        "base's rule), with label slots in the discriminator",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "default_style_scale_ignored",
+        "sklearn_aae/_tasks.py",
+        "prior = GaussianPrior(scale=_DEFAULT_STYLE_SCALE)",
+        "prior = GaussianPrior()",
+        "prior=None gives the task estimators a unit-scale style, not N(0, 0.1^2 I)",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "architecture_code_width_ignored",
+        "sklearn_aae/_base.py",
+        'a.get("code_width", a["n_components"]),  # (states before tasks)',
+        'a["n_components"],',
+        "networks are rebuilt (fit, load) with n_components outputs, without the "
+        "class block",
+        _first("tests/test_tasks.py", "tests/test_persistence.py"),
+    ),
+    # A swiss roll cut into segments; the ConditionalPrior's rows-per-class warning.
+    Mutation(
+        "swiss_roll_segments_ignored",
+        "sklearn_aae/_torch_priors.py",
+        "u = (codes.to(self.dtype) + r) / K",
+        "u = r",
+        "SwissRollPrior(n_segments=K) samples every class from the whole roll",
+        _first("tests/test_labels.py", "tests/test_priors.py"),
+    ),
+    Mutation(
+        "rows_per_class_warning_dropped",
+        "sklearn_aae/_base.py",
+        "        if per_class < _MIN_ROWS_PER_CLASS:\n",
+        "        if False:\n",
+        "a ConditionalPrior with a few rows of each class per batch fits without a "
+        "warning",
+        _first("tests/test_conditional_prior.py"),
     ),
 ]
 

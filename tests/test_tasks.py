@@ -21,6 +21,7 @@ from sklearn_aae import (
 from sklearn_aae.priors import (
     CategoricalPrior,
     ConditionalPrior,
+    GaussianPrior,
     LaplacePrior,
     ProductPrior,
 )
@@ -174,6 +175,17 @@ def test_classifier_style_prior_is_the_product_s_style_block():
     assert params["class"].n_categories == 3 and params["style__scale"] == 0.5
 
 
+@pytest.mark.parametrize("est", [CLASSIFIERS[0], CLUSTERERS[1]], ids=ids)
+def test_default_style_prior_is_a_narrow_gaussian(est):
+    # prior=None: the style is N(0, 0.1^2 I), narrow beside the class block
+    X, y = _blobs(60)
+    fitted = _fit(clone(est).set_params(max_iter=1), X, y)
+    params = fitted.prior_.get_params()
+    assert isinstance(params["style"], GaussianPrior)
+    assert params["style__scale"] == 0.1
+    assert fitted.get_params()["prior"] is None
+
+
 def test_classifier_partial_fit_takes_the_classes_at_the_first_call():
     X, y = _blobs(90)
     clf = MMDAutoencoderClassifier(**FAST)
@@ -264,6 +276,24 @@ def test_clusterer_numbers_found_clusters_from_zero_and_skips_empty_heads():
     assert km._heads_of(np.array([0, 1]), 2).tolist() == [1, 3]
     with pytest.raises(ValueError, match=r"integers in \[0, 2\)"):
         km.sample(2, y=2)
+
+
+def test_clusterer_probabilities_are_renormalised_over_the_found_clusters():
+    X, _ = _blobs(60)
+    km = _fit(MMDAutoencoderClustering(n_clusters=3, max_iter=1, **FAST), X)
+    # Soft codes: heads 0 and 2 win the rows, head 1 holds mass but no row.
+    codes = np.zeros((60, 3 + km.n_components))
+    codes[:30, :3] = [0.6, 0.3, 0.1]
+    codes[30:, :3] = [0.1, 0.3, 0.6]
+    km._encode = lambda X: codes[: len(X)]
+    with pytest.warns(ConvergenceWarning, match=r"\(2\) found smaller"):
+        km.partial_fit(X)
+    assert km.cluster_heads_.tolist() == [0, 2]
+    # head 1's mass is dropped and the rows renormalised over heads 0 and 2
+    P = km.predict_proba(X)
+    np.testing.assert_allclose(P[:30], np.tile([6 / 7, 1 / 7], (30, 1)))
+    np.testing.assert_allclose(P[30:], np.tile([1 / 7, 6 / 7], (30, 1)))
+    np.testing.assert_array_equal(km.predict(X), np.repeat([0, 1], 30))
 
 
 def test_clusterer_ignores_y():
