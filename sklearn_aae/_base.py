@@ -1036,11 +1036,15 @@ class BaseAutoencoder(
         X : ndarray of shape (n_samples, n_features)
             Decoder outputs (means of p(x|z)), float64.
         """
+        return self._decode(self._prior_draws(n_samples, random_state), np.float64)
+
+    def _prior_draws(self, n_samples, random_state):
+        """``n_samples`` codes drawn from the fitted prior, a CPU tensor.
+
+        Drawn on the CPU (then decoded on ``device_``): the same samples on
+        every device for an int ``random_state``.
+        """
         check_is_fitted(self)
         n_samples = _check_n_samples(n_samples)
-        # Drawn on the CPU (then decoded on device_): the same samples on every
-        # device for an int random_state.
         g = torch.Generator().manual_seed(_seed_from(random_state))
-        cpu = torch.device("cpu")
-        Z = self._tensor_prior(cpu).sample(n_samples, g)
-        return self._decode(Z, np.float64)
+        return self._tensor_prior(torch.device("cpu")).sample(n_samples, g)

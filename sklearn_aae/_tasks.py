@@ -21,7 +21,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin, ClusterMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -33,7 +32,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from ._adversarial import AdversarialAutoencoder
 from ._data import _check_codes, _label_codes, _unlabelled_mask
 from ._mmd import MMDAutoencoder
-from ._utils import _check_n_samples, _seed_from
 from .priors import (
     BasePrior,
     CategoricalPrior,
@@ -108,15 +106,12 @@ class _ClassCodeMixin:
         check_is_fitted(self)
         return self._encode(X)[:, self._n_heads() :]
 
-    def _heads_of(self, y, n_rows):
-        """The heads (class-block columns) of the labels ``y`` (one per row)."""
-        raise NotImplementedError
-
-    def _codes_with_class(self, Z, y):
-        """``[one_hot(head of y), Z]``: full codes from styles and labels."""
-        heads = self._heads_of(y, Z.shape[0])
-        one_hot = np.eye(self._n_heads(), dtype=Z.dtype)[heads]
-        return np.hstack([one_hot, Z])
+    def _set_class(self, codes, y):
+        """Set the class block of full ``codes`` to the one-hot of the heads of
+        ``y`` (``_heads_of``, the task's labels to heads), in place."""
+        K = self._n_heads()
+        codes[:, :K] = np.eye(K, dtype=codes.dtype)[self._heads_of(y, len(codes))]
+        return codes
 
     def inverse_transform(self, X, y=None):
         """Decode style codes of given classes back to the data space.
@@ -146,7 +141,8 @@ class _ClassCodeMixin:
                 "each row: the decoder reads the class beside the style code "
                 "(for example inverse_transform(est.transform(X), est.predict(X)))."
             )
-        return self._decode(self._codes_with_class(Z, y), Z.dtype)
+        codes = np.hstack([np.zeros((len(Z), self._n_heads()), Z.dtype), Z])
+        return self._decode(self._set_class(codes, y), Z.dtype)
 
     def sample(self, n_samples=1, random_state=None, y=None):
         """Generate rows: decode prior styles with given or prior-drawn classes.
@@ -168,16 +164,11 @@ class _ClassCodeMixin:
         X : ndarray of shape (n_samples, n_features)
             Decoder outputs (means of p(x|z)), float64.
         """
-        check_is_fitted(self)
-        n_samples = _check_n_samples(n_samples)
-        g = torch.Generator().manual_seed(_seed_from(random_state))
-        codes = self._tensor_prior(torch.device("cpu")).sample(n_samples, g)
-        codes = codes.numpy()
+        codes = self._prior_draws(n_samples, random_state).numpy()
         if y is not None:
             if np.ndim(y) == 0:
-                y = np.full(n_samples, y, dtype=np.asarray(y).dtype)
-            heads = self._heads_of(y, n_samples)
-            codes[:, : self._n_heads()] = np.eye(self._n_heads())[heads]
+                y = np.full(len(codes), y, dtype=np.asarray(y).dtype)
+            self._set_class(codes, y)
         return self._decode(codes, np.float64)
 
 

@@ -8,12 +8,12 @@ overrides what it needs (``make(max_iter=5)``).
 import pickle
 import re
 import warnings
-from functools import partial
 
 import joblib
 import numpy as np
 import pytest
 import torch
+from _settings import ESTIMATOR_FACTORIES
 from scipy import sparse
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils._testing import assert_allclose, assert_array_equal
 
-from sklearn_aae import AdversarialAutoencoder, GaussianPrior, MMDAutoencoder
+from sklearn_aae import GaussianPrior
 from sklearn_aae import _base as base_module
 from sklearn_aae import _data as data_module
 from sklearn_aae import _devices as devices_module
@@ -34,20 +34,6 @@ from sklearn_aae import _devices as devices_module
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-# Tiny networks and few epochs: these tests check behaviour, not model quality.
-FAST = dict(
-    hidden_layer_sizes=(16,),
-    max_iter=3,
-    batch_size=50,
-    learning_rate_init=1e-2,
-    device="cpu",
-    random_state=0,
-)
-
-ESTIMATOR_FACTORIES = [
-    partial(MMDAutoencoder, **FAST),
-    partial(AdversarialAutoencoder, discriminator_hidden_layer_sizes=(16,), **FAST),
-]
 ENCODERS = ["deterministic", "gaussian"]
 
 digits = load_digits()

@@ -7,11 +7,10 @@ unlabelled codes to the whole prior. Label encoding and the stratified split
 both regularisers.
 """
 
-from functools import partial
-
 import numpy as np
 import pytest
 import torch
+from _settings import ESTIMATOR_FACTORIES, FAST
 from scipy import sparse
 from sklearn.datasets import make_blobs
 from sklearn.utils._testing import assert_allclose, assert_array_equal
@@ -38,18 +37,6 @@ from sklearn_aae.priors import (
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-FAST = dict(
-    hidden_layer_sizes=(16,),
-    max_iter=3,
-    batch_size=50,
-    learning_rate_init=1e-2,
-    device="cpu",
-    random_state=0,
-)
-ESTIMATOR_FACTORIES = [
-    partial(MMDAutoencoder, **FAST),
-    partial(AdversarialAutoencoder, discriminator_hidden_layer_sizes=(16,), **FAST),
-]
 parametrize_factories = pytest.mark.parametrize(
     "make", ESTIMATOR_FACTORIES, ids=lambda m: m.func.__name__
 )

@@ -6,6 +6,7 @@ test_base.py for every estimator.
 
 import numpy as np
 import pytest
+from _settings import FAST
 from sklearn.datasets import load_digits
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils._testing import assert_allclose, assert_array_equal
@@ -19,15 +20,6 @@ from sklearn_aae import (
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-
-FAST = dict(
-    hidden_layer_sizes=(16,),
-    max_iter=3,
-    batch_size=50,
-    learning_rate_init=1e-2,
-    device="cpu",
-    random_state=0,
-)
 
 X_DIGITS = load_digits().data[:600] / 16.0
 X_TRAIN, X_TEST = X_DIGITS[:400], X_DIGITS[400:]
