@@ -228,7 +228,7 @@ def pickle_round_trip(device, X, epochs, tmpdir):
     """Section 2: device-trained pickles, loaded where CUDA is hidden."""
     head = (
         f"{'est':<4} {'encoder':<14} {'child device':<12} "
-        f"{'max rel diff codes':>18} {'max rel diff scores':>19}"
+        f"{'rel diff codes':>18} {'rel diff scores':>19}"
     )
     print(head)
     print("-" * len(head))
@@ -270,7 +270,13 @@ def pickle_round_trip(device, X, epochs, tmpdir):
 
 
 def _max_rel_diff(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-6)))
+    """Largest difference relative to the array's largest magnitude.
+
+    Element-wise ratios blow up on entries near zero (the first GPU run saw
+    4e-3 on a code of about 1e-4 with every other entry within 1e-3), so the
+    scale is the array's, as in ``assert_allclose(..., atol=...)``.
+    """
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-12))
 
 
 def speed_table(device, quick):

@@ -165,9 +165,11 @@ def test_gpu_model_unpickles_in_a_cpu_only_process_with_the_same_outputs(
 
 @parametrize_factories
 def test_dense_training_synchronises_per_epoch_not_per_batch(make):
-    # 512 rows in 2 or in 16 batches per epoch: as many synchronisations.
+    # 512 rows in 2 or in 16 batches per epoch, 2 epochs: a synchronisation per
+    # batch would add 28. On an H100 (torch 2.11) the MMD fit counted 30 and 29:
+    # a one-off that depends on the batch layout, not on the number of batches.
     counts = [_sync_count(lambda b=b: make(batch_size=b).fit(X)) for b in (256, 32)]
-    assert counts[0] == counts[1]
+    assert abs(counts[1] - counts[0]) <= 2, counts
 
 
 @parametrize_factories
