@@ -3,13 +3,13 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from ._base import BaseAutoencoder
 from ._data import _label_weights
 from ._devices import autocast
-from ._networks import make_mlp
+from ._networks import BlockDiscriminator, make_mlp
 from .priors import ConditionalPrior
 
 
@@ -203,6 +203,15 @@ class AdversarialAutoencoder(BaseAutoencoder):
         user guide's "How the defaults were chosen").
     discriminator_steps : int, default=1
         Discriminator updates per autoencoder update.
+    discriminator_blocks : {'joint', 'separate'}, default='joint'
+        With a :class:`~sklearn_aae.priors.ProductPrior`, ``'separate'`` gives
+        each block of the code its own discriminator (of
+        ``discriminator_hidden_layer_sizes``), as the paper's semi-supervised and
+        clustering models have one for the class and one for the style: each
+        matches its block's marginal, and the generator loss is their mean.
+        ``'joint'``: one discriminator reads the whole code, so it also sees
+        whether the blocks are independent. A prior of one block has one
+        discriminator either way.
     instance_noise : float, default=0.0
         Standard deviation of Gaussian noise added to every discriminator input
         during training (codes and prior samples alike); it smooths the game when
@@ -253,7 +262,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
     Attributes
     ----------
     encoder_, decoder_, discriminator_ : torch.nn.Module
-        The trained networks; the discriminator outputs a logit.
+        The trained networks; the discriminator outputs a logit (one per block
+        with ``discriminator_blocks='separate'`` and a product prior).
     prior_ : prior object
     device_ : torch.device
     noise_variance_ : float
@@ -305,6 +315,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
         ],
         "discriminator_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "discriminator_steps": [Interval(Integral, 1, None, closed="left")],
+        "discriminator_blocks": [StrOptions({"joint", "separate"})],
         "instance_noise": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -319,6 +330,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
         discriminator_hidden_layer_sizes=(128, 128),
         discriminator_learning_rate=1e-4,
         discriminator_steps=1,
+        discriminator_blocks="joint",
         instance_noise=0.0,
         hidden_layer_sizes=(256, 256),
         activation="relu",
@@ -359,6 +371,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
         self.discriminator_hidden_layer_sizes = discriminator_hidden_layer_sizes
         self.discriminator_learning_rate = discriminator_learning_rate
         self.discriminator_steps = discriminator_steps
+        self.discriminator_blocks = discriminator_blocks
         self.instance_noise = instance_noise
 
     def _check_prior_support(self):
@@ -378,13 +391,22 @@ class AdversarialAutoencoder(BaseAutoencoder):
         with torch.random.fork_rng(devices=[]):
             # The CPU generator only: torch.manual_seed would also reseed GPUs.
             torch.default_generator.manual_seed(seed + 1)
-            discriminator = make_mlp(
-                architecture.get("code_width", architecture["n_components"])
-                + architecture["discriminator_label_inputs"],
-                architecture["discriminator_hidden_layer_sizes"],
-                1,
-                architecture["activation"],
-            )
+            widths = architecture.get("discriminator_block_widths")
+            if widths:
+                discriminator = BlockDiscriminator(
+                    widths,
+                    architecture["discriminator_label_inputs"],
+                    architecture["discriminator_hidden_layer_sizes"],
+                    architecture["activation"],
+                )
+            else:
+                discriminator = make_mlp(
+                    architecture.get("code_width", architecture["n_components"])
+                    + architecture["discriminator_label_inputs"],
+                    architecture["discriminator_hidden_layer_sizes"],
+                    1,
+                    architecture["activation"],
+                )
         return {"discriminator_": discriminator}
 
     def _regularizer_modules(self):
@@ -422,4 +444,12 @@ class AdversarialAutoencoder(BaseAutoencoder):
                 "discriminator_hidden_layer_sizes"
             ),
             "discriminator_label_inputs": self._n_label_inputs(),
+            "discriminator_block_widths": self._discriminator_block_widths(),
         }
+
+    def _discriminator_block_widths(self):
+        """The blocks' widths for separate discriminators, or None for one."""
+        widths = tuple(int(width) for width, _ in self._heads())
+        if self.discriminator_blocks == "separate" and len(widths) > 1:
+            return widths
+        return None

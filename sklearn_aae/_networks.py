@@ -70,6 +70,54 @@ def make_mlp(n_in, hidden_layer_sizes, n_out, activation="relu"):
     return nn.Sequential(*layers)
 
 
+class BlockDiscriminator(nn.Module):
+    """One discriminator per block of the code: a logit per block.
+
+    The adversarial-autoencoder paper's semi-supervised and clustering models
+    (Makhzani et al. 2015, sections 5 and 6) have one adversary for the class
+    block and another for the style. Each block's MLP reads its own columns of
+    the code, plus the label inputs (the last ``n_label_inputs`` columns of the
+    input) when there are any.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        The blocks' widths, in the order of the code's columns.
+    n_label_inputs : int
+        Columns after the code that every block's network also reads.
+    hidden_layer_sizes : sequence of int
+    activation : str
+
+    Examples
+    --------
+    >>> import torch
+    >>> disc = BlockDiscriminator([3, 2], 0, (8,), "relu")
+    >>> disc(torch.zeros(4, 5)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, widths, n_label_inputs, hidden_layer_sizes, activation):
+        super().__init__()
+        self.widths = tuple(int(w) for w in widths)
+        self.n_label_inputs = int(n_label_inputs)
+        self.nets = nn.ModuleList(
+            make_mlp(w + self.n_label_inputs, hidden_layer_sizes, 1, activation)
+            for w in self.widths
+        )
+
+    def forward(self, x):
+        code_width = sum(self.widths)
+        labels = x[:, code_width:]
+        logits, start = [], 0
+        for width, net in zip(self.widths, self.nets, strict=True):
+            part = x[:, start : start + width]
+            if self.n_label_inputs:
+                part = torch.cat([part, labels], dim=1)
+            logits.append(net(part))
+            start += width
+        return torch.cat(logits, dim=1)
+
+
 def head_layout(support):
     """``support`` as a tuple of ``(width, kind)`` with adjacent real (or binary)
     blocks merged: their heads act column by column, so only the one-hot

@@ -605,9 +605,9 @@ class AdversarialAutoencoderClassifier(
     (Makhzani et al. 2015, section 5): the encoder outputs class probabilities
     ``q(y|x)`` beside a style code ``q(z|x)``, the decoder reads both, a
     discriminator pushes the codes ``(y, z)`` to ``Cat(K) x p(z)`` and the
-    labelled rows add a cross-entropy term. One discriminator reads the whole
-    code (the paper has one per block), so it also sees whether class and
-    style are independent.
+    labelled rows add a cross-entropy term. By default one discriminator reads
+    the whole code, so it also sees whether class and style are independent;
+    ``discriminator_blocks='separate'`` has one per block, as in the paper.
 
     Read more in the :ref:`User Guide <tasks>`.
 
@@ -625,6 +625,13 @@ class AdversarialAutoencoderClassifier(
     discriminator_hidden_layer_sizes, discriminator_learning_rate, \
 discriminator_steps, instance_noise : see AdversarialAutoencoder
         As for :class:`~sklearn_aae.AdversarialAutoencoder`.
+    discriminator_blocks : {'joint', 'separate'}, default='joint'
+        ``'joint'``: one discriminator on the whole code, which also sees
+        whether class and style are independent, so that a style drawn from
+        the prior decodes to a row of the chosen class; ``'separate'``: the
+        paper's recipe, one discriminator for the class block and one for the
+        style, each matching its block's marginal only (the style may then
+        still carry the class). See the user guide for the two side by side.
     {other}
 
     Attributes
@@ -677,6 +684,7 @@ AdversarialAutoencoder
         discriminator_hidden_layer_sizes=(128, 128),
         discriminator_learning_rate=1e-4,
         discriminator_steps=1,
+        discriminator_blocks="joint",
         instance_noise=0.0,
         hidden_layer_sizes=(256, 256),
         activation="tanh",
@@ -704,6 +712,7 @@ AdversarialAutoencoder
             discriminator_hidden_layer_sizes=discriminator_hidden_layer_sizes,
             discriminator_learning_rate=discriminator_learning_rate,
             discriminator_steps=discriminator_steps,
+            discriminator_blocks=discriminator_blocks,
             instance_noise=instance_noise,
             batch_size=batch_size,
             max_iter=max_iter,
@@ -868,8 +877,9 @@ class AdversarialAutoencoderClustering(
     The adversarial-autoencoder paper's unsupervised clustering (Makhzani et
     al. 2015, section 6): a softmax over ``n_clusters`` heads beside a style
     code, a discriminator pushing the codes to ``Cat(n_clusters) x p(z)`` (one
-    discriminator on the whole code), and a row's cluster its most probable
-    head.
+    on the whole code by default; one per block, as in the paper, with
+    ``discriminator_blocks='separate'``), and a row's cluster its most
+    probable head.
 
     Read more in the :ref:`User Guide <tasks>`.
 
@@ -894,6 +904,13 @@ class AdversarialAutoencoderClustering(
     discriminator_hidden_layer_sizes, discriminator_learning_rate, \
 discriminator_steps, instance_noise : see AdversarialAutoencoder
         As for :class:`~sklearn_aae.AdversarialAutoencoder`.
+    discriminator_blocks : {'joint', 'separate'}, default='joint'
+        ``'joint'``: one discriminator on the whole code, which also sees
+        whether class and style are independent, so that a style drawn from
+        the prior decodes to a row of the chosen class; ``'separate'``: the
+        paper's recipe, one discriminator for the class block and one for the
+        style, each matching its block's marginal only (the style may then
+        still carry the class). See the user guide for the two side by side.
     {other}
 
     Attributes
@@ -940,6 +957,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
         discriminator_hidden_layer_sizes=(128, 128),
         discriminator_learning_rate=1e-4,
         discriminator_steps=1,
+        discriminator_blocks="joint",
         instance_noise=0.0,
         hidden_layer_sizes=(256, 256),
         activation="tanh",
@@ -964,6 +982,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
             discriminator_hidden_layer_sizes=discriminator_hidden_layer_sizes,
             discriminator_learning_rate=discriminator_learning_rate,
             discriminator_steps=discriminator_steps,
+            discriminator_blocks=discriminator_blocks,
             instance_noise=instance_noise,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,

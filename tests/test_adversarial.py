@@ -10,7 +10,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_aae import AdversarialAutoencoder, mmd_to_prior
 from sklearn_aae._torch_priors import tensor_prior
-from sklearn_aae.priors import GaussianMixturePrior, GaussianPrior
+from sklearn_aae.priors import (
+    BernoulliPrior,
+    CategoricalPrior,
+    GaussianMixturePrior,
+    GaussianPrior,
+    ProductPrior,
+)
 
 X_DIGITS = load_digits().data[:600] / 16.0
 FAST = dict(
@@ -163,6 +169,7 @@ def test_adversarial_partial_fit_keeps_discriminator_and_optimizers():
         ("discriminator_learning_rate", 0.0),
         ("discriminator_steps", 0),
         ("instance_noise", -1.0),
+        ("discriminator_blocks", "per_block"),
     ],
 )
 def test_adversarial_invalid_discriminator_parameters_raise(param, value):
@@ -175,6 +182,64 @@ def test_adversarial_warm_start_rejects_changed_discriminator():
     est = _fit(warm_start=True, max_iter=1)
     est.set_params(discriminator_hidden_layer_sizes=(8,))
     with pytest.raises(ValueError, match="discriminator_hidden_layer_sizes changed"):
+        est.fit(X_DIGITS)
+
+
+PRODUCT = ProductPrior(
+    [
+        ("class", CategoricalPrior(3)),
+        ("bits", BernoulliPrior(2)),
+        ("style", GaussianPrior()),
+    ]
+)
+
+
+def test_separate_discriminators_read_only_their_own_block():
+    est = _fit(
+        prior=PRODUCT, n_components=7, discriminator_blocks="separate", max_iter=1
+    )
+    disc = est.discriminator_
+    assert [net[0].in_features for net in disc.nets] == [3, 2, 2]
+    Z = torch.randn(16, 7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = disc(Z)
+        changed = Z.clone()
+        changed[:, 5:] += 1.0  # the style block only
+        after = disc(changed)
+    assert logits.shape == (16, 3)
+    torch.testing.assert_close(after[:, :2], logits[:, :2])
+    assert not torch.allclose(after[:, 2], logits[:, 2])
+    # The joint discriminator reads the whole code and gives one logit.
+    joint = _fit(prior=PRODUCT, n_components=7, max_iter=1).discriminator_
+    assert joint[0].in_features == 7 and joint(Z).shape == (16, 1)
+
+
+def test_every_separate_discriminator_is_trained():
+    est = _fit(prior=PRODUCT, n_components=7, discriminator_blocks="separate")
+    assert np.isfinite(est.loss_curve_).all()
+    # Every block's discriminator was trained: none is left at its initial
+    # weights.
+    fresh = _fit(
+        prior=PRODUCT, n_components=7, discriminator_blocks="separate", max_iter=1
+    )
+    for trained, initial in zip(
+        est.discriminator_.nets, fresh.discriminator_.nets, strict=True
+    ):
+        assert not torch.equal(trained[0].weight, initial[0].weight)
+
+
+def test_separate_discriminators_with_one_block_are_the_joint_one():
+    joint = _fit(max_iter=2)
+    separate = _fit(max_iter=2, discriminator_blocks="separate")
+    np.testing.assert_array_equal(
+        joint.transform(X_DIGITS), separate.transform(X_DIGITS)
+    )
+
+
+def test_warm_start_rejects_changed_discriminator_blocks():
+    est = _fit(prior=PRODUCT, n_components=7, warm_start=True, max_iter=1)
+    est.set_params(discriminator_blocks="separate")
+    with pytest.raises(ValueError, match="discriminator_block_widths changed"):
         est.fit(X_DIGITS)
 
 

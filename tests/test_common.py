@@ -57,6 +57,15 @@ ESTIMATORS = [
         **FAST,
     ),
     AdversarialAutoencoder(
+        n_components=4,
+        prior=ProductPrior(
+            [("class", CategoricalPrior(2)), ("style", GaussianPrior(scale=0.5))]
+        ),
+        discriminator_blocks="separate",
+        discriminator_hidden_layer_sizes=(8,),
+        **FAST,
+    ),
+    AdversarialAutoencoder(
         encoder="gaussian", discriminator_hidden_layer_sizes=(8,), **FAST
     ),
     AdversarialAutoencoder(
