@@ -590,6 +590,23 @@ MUTATIONS = [
         "warning",
         _first("tests/test_conditional_prior.py"),
     ),
+    # One discriminator per block of a product prior.
+    Mutation(
+        "separate_discriminators_read_the_whole_code",
+        "sklearn_aae/_networks.py",
+        "            part = x[:, start : start + width]\n",
+        "            part = x[:, :code_width]\n",
+        "each block's discriminator reads every block of the code",
+        _first("tests/test_adversarial.py"),
+    ),
+    Mutation(
+        "discriminator_blocks_ignored",
+        "sklearn_aae/_adversarial.py",
+        'if self.discriminator_blocks == "separate" and len(widths) > 1:',
+        "if False:",
+        "discriminator_blocks='separate' trains one joint discriminator",
+        _first("tests/test_adversarial.py"),
+    ),
 ]
 
 
