@@ -345,3 +345,48 @@ def test_clusterer_n_init_keeps_the_initialisation_with_the_lowest_loss():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert not hasattr(km.set_params(n_init=1).fit(X), "n_init_losses_")
+
+
+# ---------------------------------------------------------------- consistency
+def _mean_kl(P, Q):
+    return float(np.mean(np.sum(P * (np.log(P + 1e-12) - np.log(Q + 1e-12)), axis=1)))
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
+def test_consistency_makes_the_heads_agree_under_input_noise(est):
+    X, y = _blobs()
+    y_semi = _semi(y, 3)
+    noisy = X + 0.5 * np.random.RandomState(1).standard_normal(X.shape)
+    fits = {
+        w: _fit(
+            clone(est).set_params(consistency_weight=w, consistency_noise=0.5),
+            X,
+            y_semi,
+        )
+        for w in (0.0, 10.0)
+    }
+    kl = {
+        w: _mean_kl(f.predict_proba(X), f.predict_proba(noisy)) for w, f in fits.items()
+    }
+    assert kl[10.0] < 0.5 * kl[0.0], kl
+    # the term is recorded in history_ when (and only when) it is on
+    assert "consistency" not in fits[0.0].history_
+    curve = fits[10.0].history_["consistency"]
+    assert len(curve) == fits[10.0].n_iter_ and np.all(np.isfinite(curve))
+
+
+def test_consistency_is_part_of_the_clusterers_objective():
+    X, _ = _blobs(120)
+    est = clone(CLUSTERERS[0]).set_params(max_iter=5)
+    on = _fit(clone(est).set_params(consistency_weight=1.0), X)
+    off = _fit(clone(est).set_params(consistency_weight=0.0), X)
+    h = on.history_
+    expected = (
+        np.array(h["reconstruction"])
+        + on.reg_weight * np.array(h["regularization"])
+        + np.array(h["consistency"])
+    )
+    np.testing.assert_allclose(on.loss_curve_, expected, rtol=1e-5)
+    assert "consistency" not in off.history_
+    # deterministic: the noise is drawn from the fit's own generator
+    np.testing.assert_array_equal(_fit(clone(on), X).labels_, on.labels_)
