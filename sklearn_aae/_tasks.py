@@ -497,9 +497,10 @@ tol, device, precision, random_state, verbose, warm_start : see {parent}
         estimator runs."""
 
 
-# The consistency term's default weight for the MMD flavour, measured on
-# digits (see the parameters' documentation and the user guide).
-_MMD_CONSISTENCY = 0.3
+# The consistency term's default weight (the MMD flavour and the adversarial
+# classifier), measured on digits (see the parameters' documentation and the
+# user guide).
+_CONSISTENCY = 0.3
 
 _CONSISTENCY_PARAMETERS = """\
     consistency_weight : float, default={default}
@@ -517,7 +518,17 @@ _CONSISTENCY_PARAMETERS = """\
         Standard deviation of that noise, in the units of ``X`` (scale ``X``
         first: the measurements are on digits scaled to [0, 1]).
 """
-_UNMEASURED = "Off by default: not measured with the adversary."
+_ADVERSARIAL_CLASSIFIER_MEASURED = (
+    "Measured on digits (the benchmark's splits and seeds, 5 seeds, held-out "
+    "error with 0.3 against 0): 0.094 ± 0.033 against 0.173 ± 0.031 with 3 "
+    "labels per class, 0.043 ± 0.009 against 0.094 ± 0.013 with 10; see the "
+    "user guide."
+)
+_ADVERSARIAL_CLUSTERING_MEASURED = (
+    "Off by default: with the adversary, a weight of 0.3 collapsed the "
+    "clusters on digits (held-out ARI 0.047 ± 0.057 against 0.301 ± 0.049 "
+    "over the benchmark's 5 seeds); see the user guide."
+)
 _MMD_CLASSIFIER_MEASURED = (
     "Measured on digits (benchmarks/bench_tasks.py, 5 seeds, held-out error "
     "with 0.3 against 0): 0.088 against 0.109 with 3 labels per class (one "
@@ -632,7 +643,7 @@ n_iter_, n_features_in_, feature_names_in_ : see MMDAutoencoder
         supervised_weight=0.1,
         kernel="rbf",
         bandwidth="auto",
-        consistency_weight=_MMD_CONSISTENCY,
+        consistency_weight=_CONSISTENCY,
         consistency_noise=0.2,
         hidden_layer_sizes=(256, 256),
         activation="tanh",
@@ -768,7 +779,7 @@ AdversarialAutoencoder
         discriminator_steps=1,
         discriminator_blocks="joint",
         instance_noise=0.0,
-        consistency_weight=0.0,
+        consistency_weight=_CONSISTENCY,
         consistency_noise=0.2,
         hidden_layer_sizes=(256, 256),
         activation="tanh",
@@ -915,7 +926,7 @@ feature_names_in_ : see MMDAutoencoderClassifier
         reg_weight=1.0,
         kernel="rbf",
         bandwidth="auto",
-        consistency_weight=_MMD_CONSISTENCY,
+        consistency_weight=_CONSISTENCY,
         consistency_noise=0.2,
         hidden_layer_sizes=(256, 256),
         activation="tanh",
@@ -1104,9 +1115,17 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
 
 for _cls, _parent, _measured in [
     (MMDAutoencoderClassifier, "MMDAutoencoder", _MMD_CLASSIFIER_MEASURED),
-    (AdversarialAutoencoderClassifier, "AdversarialAutoencoder", _UNMEASURED),
+    (
+        AdversarialAutoencoderClassifier,
+        "AdversarialAutoencoder",
+        _ADVERSARIAL_CLASSIFIER_MEASURED,
+    ),
     (MMDAutoencoderClustering, "MMDAutoencoder", _MMD_CLUSTERING_MEASURED),
-    (AdversarialAutoencoderClustering, "AdversarialAutoencoder", _UNMEASURED),
+    (
+        AdversarialAutoencoderClustering,
+        "AdversarialAutoencoder",
+        _ADVERSARIAL_CLUSTERING_MEASURED,
+    ),
 ]:
     _default = _cls().consistency_weight
     _cls.__doc__ = _cls.__doc__.replace(
