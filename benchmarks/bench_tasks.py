@@ -88,7 +88,9 @@ def classifiers(seed, max_iter):
         "AdversarialAutoencoderClassifier": AdversarialAutoencoderClassifier(**common),
         "LabelSpreading(rbf)": LabelSpreading(kernel="rbf"),
         "LabelSpreading(knn)": LabelSpreading(kernel="knn", n_neighbors=7),
-        "SelfTraining(SVC)": SelfTrainingClassifier(SVC(probability=True)),
+        "SelfTraining(SVC)": SelfTrainingClassifier(
+            SVC(probability=True, random_state=seed)
+        ),
         "SVC(labelled only)": "labelled",
     }
 
