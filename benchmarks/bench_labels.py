@@ -17,6 +17,10 @@ Prints mean and standard deviation over seeds of
   size give;
 - fit time (one torch thread by default).
 
+With ``--consistency-weight W`` (default 0.1; 0 leaves it out), also
+``MMDAutoencoder(consistency_weight=W)``: the code's consistency under input
+noise (see the estimator's parameters).
+
 Run: ``python benchmarks/bench_labels.py [--seeds 5] [--max-iter 300]``;
 smoke run: ``--seeds 1 --max-iter 5``.
 """
@@ -56,7 +60,7 @@ def component_accuracy(Z, y, prior):
     return float(np.mean(np.argmax(np.stack(log_p, 1), 1) == y))
 
 
-def make_models(prior, seed, max_iter):
+def make_models(prior, seed, max_iter, consistency_weight=0.0):
     common = dict(
         n_components=2,
         prior=prior,
@@ -65,10 +69,14 @@ def make_models(prior, seed, max_iter):
         device="cpu",
         random_state=seed,
     )
-    return {
+    models = {
         "MMDAutoencoder": MMDAutoencoder(**common),
         "AdversarialAutoencoder": AdversarialAutoencoder(**common),
     }
+    if consistency_weight:
+        name = f"MMDAutoencoder(consistency_weight={consistency_weight:g})"
+        models[name] = MMDAutoencoder(consistency_weight=consistency_weight, **common)
+    return models
 
 
 def main(argv=None):
@@ -79,6 +87,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--no-labels", action="store_true", help="also fit without labels"
+    )
+    parser.add_argument(
+        "--consistency-weight",
+        type=float,
+        default=0.1,
+        help="also fit MMDAutoencoder with this consistency_weight (0: not)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -99,7 +113,8 @@ def main(argv=None):
         y_fit = keep_labels(y_train, args.label_fraction, np.random.RandomState(seed))
         runs = [("", y_fit)] + ([(" (no labels)", None)] if args.no_labels else [])
         for suffix, labels in runs:
-            for name, est in make_models(prior, seed, args.max_iter).items():
+            models = make_models(prior, seed, args.max_iter, args.consistency_weight)
+            for name, est in models.items():
                 t0 = time.perf_counter()
                 est.fit(X_train, labels)
                 elapsed = time.perf_counter() - t0

@@ -117,6 +117,8 @@ class BaseAutoencoder(
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "prior": [None, HasMethods(["sample"])],
         "reg_weight": [Interval(Real, 0, None, closed="left")],
+        "consistency_weight": [Interval(Real, 0, None, closed="left")],
+        "consistency_noise": [Interval(Real, 0, None, closed="neither")],
         "hidden_layer_sizes": [
             "array-like",
             Interval(Integral, 1, None, closed="left"),
@@ -144,6 +146,8 @@ class BaseAutoencoder(
         *,
         prior=None,
         reg_weight=1.0,
+        consistency_weight=0.0,
+        consistency_noise=0.2,
         hidden_layer_sizes=(256, 256),
         activation="relu",
         encoder="deterministic",
@@ -163,6 +167,8 @@ class BaseAutoencoder(
         self.n_components = n_components
         self.prior = prior
         self.reg_weight = reg_weight
+        self.consistency_weight = consistency_weight
+        self.consistency_noise = consistency_noise
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.encoder = encoder
@@ -328,7 +334,30 @@ class BaseAutoencoder(
         for name, (weight, value) in self._task_losses(z, yb).items():
             losses["loss"] = losses["loss"] + weight * value
             losses[name] = value
+        if train and self.consistency_weight != 0:
+            value = self._consistency(xb, generator)
+            losses["loss"] = losses["loss"] + self.consistency_weight * value
+            losses["consistency"] = value
         return losses
+
+    def _consistency(self, xb, generator):
+        """The code's consistency under input noise: a batch mean of
+        ``||f(x) - q(x + e)||^2``, ``e ~ N(0, consistency_noise^2 I)``.
+
+        ``f(x)`` is the clean row's code (the mean of q(z|x)), the target
+        without gradient, and ``q(x + e)`` a code drawn for the noisy row, so
+        that rows a small step apart in the data space get nearby codes (the
+        Pi-model of Laine & Aila 2017, on the code). The task estimators
+        compare their class blocks instead.
+        """
+        noise = torch.randn(
+            xb.shape, generator=generator, device=xb.device, dtype=xb.dtype
+        )
+        with autocast(self.precision, self.device_):
+            with torch.no_grad():
+                target = self.encoder_.mean(xb)
+            z = self.encoder_.sample(xb + self.consistency_noise * noise, generator)
+        return ((z.float() - target.float()) ** 2).sum(dim=1).mean()
 
     # ------------------------------------------------------------- properties
     @property

@@ -231,6 +231,22 @@ class MMDAutoencoder(BaseAutoencoder):
         prior's variance per coordinate: ``s^2`` is half the expected squared
         distance between two prior samples (for ``'imq'``, the middle scale is
         the WAE paper's ``C = 2 n_components v``).
+    consistency_weight : float, default=0.0
+        Weight of the code's consistency under input noise: the batch mean of
+        ``||f(x) - q(x + e)||^2``, the clean row's code (the target, without
+        gradient) against a code of the same row plus Gaussian noise ``e`` of
+        standard deviation ``consistency_noise``, so that rows a small step
+        apart in the data space get nearby codes (the Pi-model of Laine & Aila
+        2017, on the code). 0 (the default) turns it off; otherwise it costs
+        one more encoder pass per batch. With labels in the regulariser and the
+        ring prior on digits, 0.1 raised the held-out component accuracy from
+        0.898 to 0.930 (3 seeds) with the codes somewhat further from the
+        prior; 0.2 was unstable and 1 collapsed the codes (see the user guide,
+        "Labels in the regulariser"). Recorded in ``history_`` as
+        ``'consistency'``.
+    consistency_noise : float, default=0.2
+        Standard deviation of that noise, in the units of ``X`` (scale ``X``
+        first).
     hidden_layer_sizes : tuple of int, default=(256, 256)
         Hidden layers of the encoder; the decoder mirrors them. ``()`` makes both
         maps affine.
@@ -358,6 +374,8 @@ class MMDAutoencoder(BaseAutoencoder):
         reg_weight=0.3,
         kernel="rbf",
         bandwidth="auto",
+        consistency_weight=0.0,
+        consistency_noise=0.2,
         hidden_layer_sizes=(256, 256),
         activation="relu",
         encoder="deterministic",
@@ -378,6 +396,8 @@ class MMDAutoencoder(BaseAutoencoder):
             n_components=n_components,
             prior=prior,
             reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             encoder=encoder,

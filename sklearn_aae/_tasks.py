@@ -87,16 +87,6 @@ class _ClassCodeMixin:
         # regulariser matches every code to the whole product prior.
         return 0
 
-    def _losses(self, xb, yb, regularizer, generator=None, *, train=True):
-        """The base's losses, plus ``consistency_weight`` times the
-        :meth:`_consistency` of the class block in training."""
-        losses = super()._losses(xb, yb, regularizer, generator, train=train)
-        if train and self.consistency_weight != 0:
-            value = self._consistency(xb, generator)
-            losses["loss"] = losses["loss"] + self.consistency_weight * value
-            losses["consistency"] = value
-        return losses
-
     def _consistency(self, xb, generator):
         """KL(q(y|x) || q(y|x + e)), e ~ N(0, consistency_noise^2 I), batch mean.
 
@@ -465,18 +455,12 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         return np.argmax(self.predict_proba(X), axis=1)
 
 
-_CONSISTENCY_CONSTRAINTS = {
-    "consistency_weight": [Interval(Real, 0, None, closed="left")],
-    "consistency_noise": [Interval(Real, 0, None, closed="neither")],
-}
 _CLASSIFIER_CONSTRAINTS = {
     "supervised_weight": [Interval(Real, 0, None, closed="left")],
-    **_CONSISTENCY_CONSTRAINTS,
 }
 _CLUSTERING_CONSTRAINTS = {
     "n_clusters": [Interval(Integral, 1, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
-    **_CONSISTENCY_CONSTRAINTS,
 }
 
 
@@ -665,6 +649,8 @@ n_iter_, n_features_in_, feature_names_in_ : see MMDAutoencoder
             n_components=n_components,
             prior=prior,
             reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
             kernel=kernel,
             bandwidth=bandwidth,
             hidden_layer_sizes=hidden_layer_sizes,
@@ -683,8 +669,6 @@ n_iter_, n_features_in_, feature_names_in_ : see MMDAutoencoder
             verbose=verbose,
             warm_start=warm_start,
         )
-        self.consistency_weight = consistency_weight
-        self.consistency_noise = consistency_noise
         self.supervised_weight = supervised_weight
 
 
@@ -801,6 +785,8 @@ AdversarialAutoencoder
             n_components=n_components,
             prior=prior,
             reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             encoder=encoder,
@@ -822,8 +808,6 @@ AdversarialAutoencoder
             verbose=verbose,
             warm_start=warm_start,
         )
-        self.consistency_weight = consistency_weight
-        self.consistency_noise = consistency_noise
         self.supervised_weight = supervised_weight
 
 
@@ -948,6 +932,8 @@ feature_names_in_ : see MMDAutoencoderClassifier
             n_components=n_components,
             prior=prior,
             reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
             kernel=kernel,
             bandwidth=bandwidth,
             hidden_layer_sizes=hidden_layer_sizes,
@@ -966,8 +952,6 @@ feature_names_in_ : see MMDAutoencoderClassifier
             verbose=verbose,
             warm_start=warm_start,
         )
-        self.consistency_weight = consistency_weight
-        self.consistency_noise = consistency_noise
         self.n_clusters = n_clusters
         self.n_init = n_init
 
@@ -1086,6 +1070,8 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
             n_components=n_components,
             prior=prior,
             reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
             discriminator_hidden_layer_sizes=discriminator_hidden_layer_sizes,
             discriminator_learning_rate=discriminator_learning_rate,
             discriminator_steps=discriminator_steps,
@@ -1107,8 +1093,6 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
             verbose=verbose,
             warm_start=warm_start,
         )
-        self.consistency_weight = consistency_weight
-        self.consistency_noise = consistency_noise
         self.n_clusters = n_clusters
         self.n_init = n_init
 

@@ -427,11 +427,49 @@ def test_fit_rejects_non_numeric_input(make, X):
         ({"prior": "normal"}, "'prior' parameter"),
         ({"device": 0}, "'device' parameter"),
         ({"early_stopping": "yes"}, "'early_stopping' parameter"),
+        ({"consistency_weight": -0.1}, "'consistency_weight' parameter"),
+        ({"consistency_noise": 0.0}, "'consistency_noise' parameter"),
     ],
 )
 def test_invalid_parameters_raise(make, params, match):
     with pytest.raises(InvalidParameterError, match=match):
         make(**params).fit(X_DIGITS)
+
+
+def _code_shift_under_noise(est, X, noise, seed=0):
+    """Mean distance between the codes of rows and of the same rows plus noise."""
+    e = np.random.RandomState(seed).normal(scale=noise, size=X.shape)
+    return float(np.linalg.norm(est.transform(X) - est.transform(X + e), axis=1).mean())
+
+
+@parametrize_factories
+def test_consistency_brings_the_codes_of_nearby_rows_together(make):
+    fits = {}
+    for w in (0.0, 1.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[w] = make(max_iter=20, consistency_weight=w).fit(X_DIGITS)
+    shift = {w: _code_shift_under_noise(est, X_DIGITS, 0.2) for w, est in fits.items()}
+    assert shift[1.0] < 0.5 * shift[0.0], shift
+    assert "consistency" not in fits[0.0].history_
+
+
+@parametrize_factories
+def test_consistency_is_part_of_the_objective_and_deterministic(make):
+    params = dict(consistency_weight=0.5, consistency_noise=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = make(**params).fit(X_DIGITS)
+        again = make(**params).fit(X_DIGITS)
+    h = est.history_
+    expected = (
+        np.array(h["reconstruction"])
+        + est.reg_weight * np.array(h["regularization"])
+        + 0.5 * np.array(h["consistency"])
+    )
+    np.testing.assert_allclose(est.loss_curve_, expected, rtol=1e-5)
+    # The noise comes from the fit's own generator.
+    np.testing.assert_array_equal(est.transform(X_DIGITS), again.transform(X_DIGITS))
 
 
 @parametrize_factories

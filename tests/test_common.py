@@ -188,7 +188,7 @@ PUBLIC_ESTIMATORS = [
 OWN_DEFAULTS = {"reg_weight"}  # the penalties' scales differ (MMD^2 vs -log D)
 # The task estimators train with tanh: measured better clusters and
 # semi-supervised errors on digits than relu (see _tasks.py).
-TASK_OWN_DEFAULTS = {"activation"}
+TASK_OWN_DEFAULTS = {"activation", "consistency_weight"}
 TASKS = (
     MMDAutoencoderClassifier,
     AdversarialAutoencoderClassifier,
