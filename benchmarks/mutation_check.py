@@ -607,6 +607,31 @@ MUTATIONS = [
         "discriminator_blocks='separate' trains one joint discriminator",
         _first("tests/test_adversarial.py"),
     ),
+    # The consistency term (every estimator; the task estimators' class blocks).
+    Mutation(
+        "consistency_left_out_of_the_loss",
+        "sklearn_aae/_base.py",
+        'losses["loss"] = losses["loss"] + self.consistency_weight * value',
+        'losses["loss"] = losses["loss"] + 0 * value',
+        "consistency_weight is recorded in history_ but not trained on",
+        _first("tests/test_base.py", "tests/test_tasks.py"),
+    ),
+    Mutation(
+        "consistency_without_noise",
+        "sklearn_aae/_base.py",
+        "z = self.encoder_.sample(xb + self.consistency_noise * noise, generator)",
+        "z = self.encoder_.sample(xb, generator)",
+        "the code's consistency term compares a row with itself (no noise)",
+        _first("tests/test_base.py"),
+    ),
+    Mutation(
+        "task_consistency_without_noise",
+        "sklearn_aae/_tasks.py",
+        "q = self.encoder_.sample(xb + self.consistency_noise * noise, generator)",
+        "q = self.encoder_.sample(xb, generator)",
+        "the class block's consistency term compares a row with itself",
+        _first("tests/test_tasks.py"),
+    ),
 ]
 
 
