@@ -335,29 +335,37 @@ class BaseAutoencoder(
             losses["loss"] = losses["loss"] + weight * value
             losses[name] = value
         if train and self.consistency_weight != 0:
-            value = self._consistency(xb, generator)
+            value = self._consistency(xb, z, generator)
             losses["loss"] = losses["loss"] + self.consistency_weight * value
             losses["consistency"] = value
         return losses
 
-    def _consistency(self, xb, generator):
-        """The code's consistency under input noise: a batch mean of
-        ``||f(x) - q(x + e)||^2``, ``e ~ N(0, consistency_noise^2 I)``.
+    def _consistency(self, xb, z, generator):
+        """The consistency under input noise of the codes ``z`` of ``xb``.
 
-        ``f(x)`` is the clean row's code (the mean of q(z|x)), the target
-        without gradient, and ``q(x + e)`` a code drawn for the noisy row, so
-        that rows a small step apart in the data space get nearby codes (the
-        Pi-model of Laine & Aila 2017, on the code). The task estimators
-        compare their class blocks instead.
+        The clean row's code ``f(x)`` (the mean of q(z|x), without gradient:
+        the batch's training code ``z`` itself when the encoder's draw is its
+        mean) is the target for a code drawn for the row plus noise ``e ~
+        N(0, consistency_noise^2 I)``, so that rows a small step apart in the
+        data space get nearby codes (the Pi-model of Laine & Aila 2017); the
+        two are compared by :meth:`_consistency_divergence`.
         """
         noise = torch.randn(
             xb.shape, generator=generator, device=xb.device, dtype=xb.dtype
         )
         with autocast(self.precision, self.device_):
-            with torch.no_grad():
-                target = self.encoder_.mean(xb)
-            z = self.encoder_.sample(xb + self.consistency_noise * noise, generator)
-        return ((z.float() - target.float()) ** 2).sum(dim=1).mean()
+            if self.encoder_.sample_is_mean:
+                target = z.detach()
+            else:
+                with torch.no_grad():
+                    target = self.encoder_.mean(xb)
+            noisy = self.encoder_.sample(xb + self.consistency_noise * noise, generator)
+        return self._consistency_divergence(target.float(), noisy.float())
+
+    def _consistency_divergence(self, target, noisy):
+        """Batch mean of ``||target - noisy||^2`` (the task estimators compare
+        their class blocks instead)."""
+        return ((noisy - target) ** 2).sum(dim=1).mean()
 
     # ------------------------------------------------------------- properties
     @property

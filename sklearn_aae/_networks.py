@@ -99,6 +99,7 @@ class BlockDiscriminator(nn.Module):
     def __init__(self, widths, n_label_inputs, hidden_layer_sizes, activation):
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
+        self.code_width = sum(self.widths)
         self.n_label_inputs = int(n_label_inputs)
         self.nets = nn.ModuleList(
             make_mlp(w + self.n_label_inputs, hidden_layer_sizes, 1, activation)
@@ -106,8 +107,7 @@ class BlockDiscriminator(nn.Module):
         )
 
     def forward(self, x):
-        code_width = sum(self.widths)
-        labels = x[:, code_width:]
+        labels = x[:, self.code_width :]
         logits, start = [], 0
         for width, net in zip(self.widths, self.nets, strict=True):
             part = x[:, start : start + width]
@@ -199,6 +199,10 @@ class DeterministicEncoder(nn.Sequential):
     True
     """
 
+    # sample(X) is mean(X): a training code is also the clean target of the
+    # consistency term (BaseAutoencoder._consistency), no second pass needed.
+    sample_is_mean = True
+
     @classmethod
     def build(cls, n_features, n_components, hidden_layer_sizes, activation, head=None):
         mlp = make_mlp(n_features, hidden_layer_sizes, n_components, activation)
@@ -237,6 +241,8 @@ class GaussianHead(nn.Module):
     >>> tuple(head.sample(torch.zeros(5, 3), torch.Generator()).shape)
     (5, 2)
     """
+
+    sample_is_mean = False
 
     def __init__(self, body, head=None):
         super().__init__()
@@ -289,6 +295,8 @@ class NoiseInput(nn.Module):
     >>> tuple(enc.mean(torch.zeros(5, 3)).shape)
     (5, 2)
     """
+
+    sample_is_mean = False
 
     def __init__(self, body, n_noise, head=None):
         super().__init__()

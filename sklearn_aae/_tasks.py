@@ -22,7 +22,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin, ClusterMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -33,7 +32,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._adversarial import AdversarialAutoencoder
 from ._data import _check_codes, _label_codes, _unlabelled_mask
-from ._devices import autocast
 from ._mmd import MMDAutoencoder
 from .priors import (
     BasePrior,
@@ -87,24 +85,16 @@ class _ClassCodeMixin:
         # regulariser matches every code to the whole product prior.
         return 0
 
-    def _consistency(self, xb, generator):
-        """KL(q(y|x) || q(y|x + e)), e ~ N(0, consistency_noise^2 I), batch mean.
-
-        The class block of the clean rows is the target (no gradient); the
-        noisy rows' class block is pulled to it, so that rows a small step
-        apart in the data space share their class (the Pi-model of Laine &
-        Aila 2017 and Sajjadi et al. 2016, with Gaussian noise as the
-        perturbation). Every row counts, labelled or not.
-        """
+    def _consistency_divergence(self, target, noisy):
+        """KL(q(y|x) || q(y|x + e)), batch mean, of the class blocks of the
+        clean rows (the target) and of the noisy rows (see
+        :meth:`BaseAutoencoder._consistency`): rows a small step apart in the
+        data space should share their class (the Pi-model of Laine & Aila 2017
+        and Sajjadi et al. 2016, with Gaussian noise as the perturbation).
+        Every row counts, labelled or not."""
         K = self._n_heads()
-        noise = torch.randn(
-            xb.shape, generator=generator, device=xb.device, dtype=xb.dtype
-        )
-        with autocast(self.precision, self.device_):
-            with torch.no_grad():
-                p = self.encoder_.mean(xb)[:, :K]
-            q = self.encoder_.sample(xb + self.consistency_noise * noise, generator)
-        p, log_q = p.float(), q[:, :K].float().clamp_min(1e-30).log()
+        p = target[:, :K]
+        log_q = noisy[:, :K].clamp_min(1e-30).log()
         log_p = p.clamp_min(1e-30).log()
         return (p * (log_p - log_q)).sum(dim=1).mean()
 
