@@ -22,7 +22,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, ClusterMixin, clone
+from sklearn.base import ClassifierMixin, ClusterMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
@@ -52,12 +52,16 @@ from .priors import (
 _DEFAULT_STYLE_SCALE = 0.1
 
 
-class _ClassCodeMixin:
+class _ClassCodeMixin(TransformerMixin):
     """A code made of a class block (``K`` one-hot heads) and a style block.
 
     ``_n_heads()`` gives ``K``; ``n_components`` is the style's width, so the
     encoder outputs ``K + n_components`` columns. ``transform`` returns the
     style, ``_head_probabilities`` the class block.
+
+    A ``TransformerMixin`` so that this class's own ``transform`` is wrapped for
+    ``set_output`` (scikit-learn wraps only the ``transform`` a class defines
+    itself, and the estimators inherit this one).
     """
 
     def _code_width(self):
