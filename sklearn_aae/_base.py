@@ -370,6 +370,11 @@ class BaseAutoencoder(
     # ------------------------------------------------------------- properties
     @property
     def _n_features_out(self):
+        # Unknown before fit, so that get_feature_names_out raises
+        # NotFittedError (it checks this attribute, as PCA's comes from
+        # components_).
+        if not hasattr(self, "n_features_in_"):
+            raise AttributeError("_n_features_out is set by fit")
         return self.n_components
 
     def __sklearn_tags__(self):
