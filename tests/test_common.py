@@ -211,7 +211,7 @@ def test_sklearn_compatible_estimator(estimator, check):
         check_get_feature_names_out_error,
         check_transformer_get_feature_names_out,
         check_transformer_get_feature_names_out_pandas,
-        ],
+    ],
     ids=lambda check: check.__name__,
 )
 @pytest.mark.parametrize(
