@@ -350,6 +350,13 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
     def _n_heads(self):
         return self.n_clusters
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # ClusterMixin empties this (KMeans's transform gives distances); the
+        # style code keeps the dtype of X, as the base's tag says.
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
     def _encode_labels(self, y, reset, classes=None):
         # Unsupervised: y is ignored (as KMeans ignores it).
         if reset and hasattr(self, "classes_"):

@@ -303,6 +303,21 @@ def test_clusterer_ignores_y():
     assert not hasattr(_fit(est, X, y), "classes_")
 
 
+@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS], ids=ids)
+def test_task_estimators_tag_the_dtypes_their_transform_preserves(est):
+    # ClusterMixin empties preserves_dtype (KMeans's transform gives float64
+    # distances); the style code keeps X's dtype, and the tag says so, so
+    # that scikit-learn's check_transformer_preserve_dtypes tests it.
+    assert est.__sklearn_tags__().transformer_tags.preserves_dtype == [
+        "float64",
+        "float32",
+    ]
+    X, y = _blobs(90)
+    fitted = _fit(clone(est).set_params(max_iter=2), X.astype(np.float32), y)
+    assert fitted.transform(X.astype(np.float32)).dtype == np.float32
+    assert fitted.transform(X).dtype == np.float64
+
+
 @pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
 def test_clusterer_is_reproducible(est):
     X, _ = _blobs(90)
