@@ -423,7 +423,9 @@ def _stratified_split(codes, n_val, rng):
 
 def _check_codes(Z, n_components, name):
     """Codes to decode: a float array with ``n_components`` columns."""
-    Z = check_array(Z, dtype=[np.float64, np.float32])
+    # (writeable: the values of a pandas frame are read-only under
+    # copy-on-write, and torch warns about those)
+    Z = check_array(Z, dtype=[np.float64, np.float32], force_writeable=True)
     if Z.shape[1] != n_components:
         raise ValueError(
             f"Z has {Z.shape[1]} features, but {name} is expecting "
@@ -506,8 +508,11 @@ class _Data:
             if not sparse.issparse(X):
                 self._mapping = _releasable_mapping(X)
         else:
+            X = np.ascontiguousarray(X, dtype=np.float32)
+            # torch shares the memory of the array (on the CPU) and warns
+            # about a read-only one: copy that only.
             self.X = torch.as_tensor(
-                np.ascontiguousarray(X, dtype=np.float32), device=device
+                X if X.flags.writeable else X.copy(), device=device
             )
         self.y = None if y is None else torch.as_tensor(y, device=device)
 
