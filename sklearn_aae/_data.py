@@ -303,7 +303,7 @@ def _integer_labels(labels, n_classes, prior_name):
     return labels
 
 
-def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
+def _label_codes(y, n_classes, classes=None, prior_name="the prior", declared=False):
     """Labels as codes ``0..K-1`` of their classes, ``-1`` for unlabelled rows.
 
     Parameters
@@ -323,6 +323,9 @@ def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
         labels must then be among them (a subset is fine).
     prior_name : str, default='the prior'
         Named in error messages.
+    declared : bool, default=False
+        Whether ``classes`` are those given to ``partial_fit``'s first call
+        (``classes=``) rather than an earlier fit's: named in error messages.
 
     Returns
     -------
@@ -356,9 +359,16 @@ def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
         if classes is None:
             classes = found
         elif np.setdiff1d(found, classes).size:
+            missing = np.setdiff1d(found, classes).tolist()[:10]
+            if declared:
+                raise ValueError(
+                    f"y has classes {missing} not in the classes= given to "
+                    f"partial_fit, {classes.tolist()[:10]}; give every class "
+                    "that y may hold over all the calls."
+                )
             raise ValueError(
-                f"y has classes {np.setdiff1d(found, classes).tolist()[:10]} not "
-                f"in classes_ {classes.tolist()[:10]} of the earlier fit; "
+                f"y has classes {missing} not in classes_ "
+                f"{classes.tolist()[:10]} of the earlier fit; "
                 "warm_start and partial_fit keep the classes of the first fit."
             )
         values = np.searchsorted(classes, labels)

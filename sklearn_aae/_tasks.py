@@ -237,7 +237,13 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         before = None if first else self.classes_
         if first and classes is not None:
             before = np.unique(np.asarray(classes))
-        codes, classes = _label_codes(y, "any", before, prior_name=type(self).__name__)
+        codes, classes = _label_codes(
+            y,
+            "any",
+            before,
+            prior_name=type(self).__name__,
+            declared=first and classes is not None,
+        )
         if codes is None:
             if first:
                 raise ValueError(

@@ -196,6 +196,16 @@ def test_classifier_partial_fit_takes_the_classes_at_the_first_call():
     assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
 
 
+def test_classifier_partial_fit_refuses_labels_outside_the_declared_classes():
+    # At the first call, the error names the classes given, not an earlier fit.
+    X, y = _blobs(90)
+    clf = MMDAutoencoderClassifier(**FAST)
+    with pytest.raises(
+        ValueError, match=r"y has classes \[2\] not in the classes= given"
+    ):
+        clf.partial_fit(X, y, classes=[0, 1])
+
+
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_score_is_accuracy_and_score_samples_the_likelihood(est):
     X, y = _blobs(90)
