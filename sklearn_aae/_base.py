@@ -741,7 +741,11 @@ class BaseAutoencoder(
                 )
             known = declared if before is None else before
         codes, classes = _label_codes(
-            y, n_classes, known, prior_name=type(prior).__name__
+            y,
+            n_classes,
+            known,
+            prior_name=type(prior).__name__,
+            declared=before is None and classes is not None,
         )
         if codes is None:
             return None

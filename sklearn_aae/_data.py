@@ -303,7 +303,7 @@ def _integer_labels(labels, n_classes, prior_name):
     return labels
 
 
-def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
+def _label_codes(y, n_classes, classes=None, prior_name="the prior", declared=False):
     """Labels as codes ``0..K-1`` of their classes, ``-1`` for unlabelled rows.
 
     Parameters
@@ -323,6 +323,9 @@ def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
         labels must then be among them (a subset is fine).
     prior_name : str, default='the prior'
         Named in error messages.
+    declared : bool, default=False
+        Whether ``classes`` are those given to ``partial_fit``'s first call
+        (``classes=``) rather than an earlier fit's: named in error messages.
 
     Returns
     -------
@@ -356,9 +359,16 @@ def _label_codes(y, n_classes, classes=None, prior_name="the prior"):
         if classes is None:
             classes = found
         elif np.setdiff1d(found, classes).size:
+            missing = np.setdiff1d(found, classes).tolist()[:10]
+            if declared:
+                raise ValueError(
+                    f"y has classes {missing} not in the classes= given to "
+                    f"partial_fit, {classes.tolist()[:10]}; give every class "
+                    "that y may hold over all the calls."
+                )
             raise ValueError(
-                f"y has classes {np.setdiff1d(found, classes).tolist()[:10]} not "
-                f"in classes_ {classes.tolist()[:10]} of the earlier fit; "
+                f"y has classes {missing} not in classes_ "
+                f"{classes.tolist()[:10]} of the earlier fit; "
                 "warm_start and partial_fit keep the classes of the first fit."
             )
         values = np.searchsorted(classes, labels)
@@ -423,7 +433,9 @@ def _stratified_split(codes, n_val, rng):
 
 def _check_codes(Z, n_components, name):
     """Codes to decode: a float array with ``n_components`` columns."""
-    Z = check_array(Z, dtype=[np.float64, np.float32])
+    # (writeable: the values of a pandas frame are read-only under
+    # copy-on-write, and torch warns about those)
+    Z = check_array(Z, dtype=[np.float64, np.float32], force_writeable=True)
     if Z.shape[1] != n_components:
         raise ValueError(
             f"Z has {Z.shape[1]} features, but {name} is expecting "
@@ -506,8 +518,11 @@ class _Data:
             if not sparse.issparse(X):
                 self._mapping = _releasable_mapping(X)
         else:
+            X = np.ascontiguousarray(X, dtype=np.float32)
+            # torch shares the memory of the array (on the CPU) and warns
+            # about a read-only one: copy that only.
             self.X = torch.as_tensor(
-                np.ascontiguousarray(X, dtype=np.float32), device=device
+                X if X.flags.writeable else X.copy(), device=device
             )
         self.y = None if y is None else torch.as_tensor(y, device=device)
 

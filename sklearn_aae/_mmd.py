@@ -472,7 +472,7 @@ def mmd_to_prior(Z, prior=None, *, kernel="rbf", bandwidth="auto"):
     >>> mmd_to_prior(Z + 3.0) > 0.1
     True
     """
-    Z = check_array(Z, dtype=np.float64, ensure_min_samples=2)
+    Z = check_array(Z, dtype=np.float64, ensure_min_samples=2, force_writeable=True)
     prior = _check_prior(prior, Z.shape[1])
     tprior = tensor_prior(prior, Z.shape[1], torch.device("cpu"), torch.float64)
     reg = _MMDRegularizer(

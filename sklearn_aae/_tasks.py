@@ -237,7 +237,13 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         before = None if first else self.classes_
         if first and classes is not None:
             before = np.unique(np.asarray(classes))
-        codes, classes = _label_codes(y, "any", before, prior_name=type(self).__name__)
+        codes, classes = _label_codes(
+            y,
+            "any",
+            before,
+            prior_name=type(self).__name__,
+            declared=first and classes is not None,
+        )
         if codes is None:
             if first:
                 raise ValueError(
@@ -349,6 +355,13 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
 
     def _n_heads(self):
         return self.n_clusters
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # ClusterMixin empties this (KMeans's transform gives distances); the
+        # style code keeps the dtype of X, as the base's tag says.
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     def _encode_labels(self, y, reset, classes=None):
         # Unsupervised: y is ignored (as KMeans ignores it).

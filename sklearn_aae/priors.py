@@ -178,7 +178,7 @@ class BasePrior(BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        Z = check_array(Z, dtype=np.float64)
+        Z = check_array(Z, dtype=np.float64, force_writeable=True)
         p = tensor_prior(self, Z.shape[1], dtype=torch.float64)
         with torch.no_grad():
             return p.log_prob(torch.from_numpy(Z)).numpy()
@@ -196,7 +196,7 @@ class BasePrior(BaseEstimator):
         -------
         mean : ndarray of shape (n_samples,)
         """
-        Z = check_array(Z, dtype=np.float64)
+        Z = check_array(Z, dtype=np.float64, force_writeable=True)
         p = closed_form_tensor_prior(self, Z.shape[1])
         mean_fn, _ = p.rbf_terms(torch.from_numpy(_as_bandwidths(bandwidth)))
         with torch.no_grad():

@@ -321,6 +321,39 @@ def test_pandas_input_and_output(make):
     assert_array_equal(Z.to_numpy(), make().fit(X_DIGITS).transform(X_DIGITS))
 
 
+@pytest.fixture
+def torch_warns_always():
+    """torch warns once per process about read-only NumPy arrays: always here."""
+    before = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    yield
+    torch.set_warn_always(before)
+
+
+@parametrize_factories
+def test_read_only_input_reaches_torch_without_its_writable_warning(
+    make, torch_warns_always
+):
+    # A read-only float32 array (joblib's shared memory, np.load with
+    # mmap_mode='r' copied, a frozen cache) is fit without a view, and the
+    # pandas frame of set_output (whose values are read-only under pandas'
+    # copy-on-write) is decoded without one: torch would warn that writing
+    # to its tensor is undefined behaviour.
+    pd = pytest.importorskip("pandas")
+    X = X_DIGITS.astype(np.float32)
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = make().fit(X).partial_fit(X)
+        est.set_output(transform="pandas")
+        Z = est.transform(X)
+        assert isinstance(Z, pd.DataFrame)
+        X_back = est.inverse_transform(Z)
+    assert_allclose(X_back, est.inverse_transform(Z.to_numpy().copy()))
+    assert not X.flags.writeable
+
+
 @parametrize_factories
 def test_get_feature_names_out(make):
     est = make(n_components=3).fit(X_DIGITS)

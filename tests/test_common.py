@@ -5,10 +5,13 @@ import inspect
 
 import pytest
 from sklearn.base import clone
+from sklearn.datasets import make_blobs
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
+    check_estimators_data_not_an_array,
     check_get_feature_names_out_error,
     check_global_output_transform_pandas,
+    check_inplace_ensure_writeable,
     check_param_validation,
     check_set_output_transform,
     check_set_output_transform_pandas,
@@ -193,13 +196,28 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+def check_clusterer_data_not_an_array(name, estimator_orig):
+    """scikit-learn's check_estimators_data_not_an_array, which it runs for
+    classifiers and regressors only, for an estimator that predicts: fit and
+    predict on an array-like and on a data frame give the array's predictions."""
+    if not hasattr(estimator_orig, "predict"):
+        return
+    X, y = make_blobs(n_samples=60, centers=3, random_state=0)
+    for obj_type in ["NotAnArray", "PandasDataframe"]:
+        check_estimators_data_not_an_array(name, estimator_orig, X, y, obj_type)
+
+
 # scikit-learn defines these checks but parametrize_with_checks does not yield
 # them (its own suite runs them apart), so they run here over every estimator:
 # transform and fit_transform follow set_output (a class that inherits its
 # transform from a plain mixin escapes scikit-learn's wrapping unless the mixin
 # is a TransformerMixin: the task estimators once did), get_feature_names_out
 # raises NotFittedError before fit (it once returned names), the parameter
-# constraints reject bad values, and feature names are checked.
+# constraints reject bad values, feature names are checked, fit leaves a
+# read-only X alone, and the clusterers take array-likes and data frames.
+# (check_classifiers_predictions and check_estimator_cloneable run inside the
+# yielded checks; the sample-weight, regressor, outlier, multi-label, pairwise
+# and polars checks do not apply.)
 @pytest.mark.parametrize(
     "check",
     [
@@ -211,6 +229,8 @@ def test_sklearn_compatible_estimator(estimator, check):
         check_get_feature_names_out_error,
         check_transformer_get_feature_names_out,
         check_transformer_get_feature_names_out_pandas,
+        check_inplace_ensure_writeable,
+        check_clusterer_data_not_an_array,
     ],
     ids=lambda check: check.__name__,
 )

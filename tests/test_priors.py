@@ -1,6 +1,7 @@
 """Tests of sklearn_aae.priors: densities, sampling, validation, parameter API."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from sklearn_aae import MMDAutoencoder, _torch_priors
+from sklearn_aae import MMDAutoencoder, _torch_priors, mmd_to_prior
 from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae._utils import _seed_from
 from sklearn_aae.priors import (
@@ -178,6 +179,32 @@ def test_factorised_samples_pass_ks_test(prior, marginals):
     Z = prior.sample(N_KS, random_state=0)
     for j, m in enumerate(marginals):
         assert stats.kstest(Z[:, j], m.cdf).pvalue > KS_ALPHA
+
+
+def test_read_only_codes_reach_torch_without_its_writable_warning():
+    # The values of a pandas frame are read-only under copy-on-write, as is a
+    # frozen array: torch warned (once per process) that writing to a tensor
+    # sharing them is undefined behaviour. log_prob, rbf_kernel_mean and
+    # mmd_to_prior take them.
+    pd = pytest.importorskip("pandas")
+    Z = np.random.RandomState(0).normal(size=(20, 2))
+    frozen = Z.copy()
+    frozen.setflags(write=False)
+    before = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            for codes in (frozen, pd.DataFrame(Z)):
+                for prior in (GaussianPrior(), GaussianMixturePrior.ring(3)):
+                    np.testing.assert_allclose(prior.log_prob(codes), prior.log_prob(Z))
+                np.testing.assert_allclose(
+                    GaussianPrior().rbf_kernel_mean(codes),
+                    GaussianPrior().rbf_kernel_mean(Z),
+                )
+                assert mmd_to_prior(codes) == mmd_to_prior(Z)
+    finally:
+        torch.set_warn_always(before)
 
 
 def test_uniform_log_prob_is_minus_inf_outside_the_box():

@@ -196,6 +196,16 @@ def test_classifier_partial_fit_takes_the_classes_at_the_first_call():
     assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
 
 
+def test_classifier_partial_fit_refuses_labels_outside_the_declared_classes():
+    # At the first call, the error names the classes given, not an earlier fit.
+    X, y = _blobs(90)
+    clf = MMDAutoencoderClassifier(**FAST)
+    with pytest.raises(
+        ValueError, match=r"y has classes \[2\] not in the classes= given"
+    ):
+        clf.partial_fit(X, y, classes=[0, 1])
+
+
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_score_is_accuracy_and_score_samples_the_likelihood(est):
     X, y = _blobs(90)
@@ -301,6 +311,21 @@ def test_clusterer_ignores_y():
     est = MMDAutoencoderClustering(n_clusters=3, max_iter=3, **FAST)
     np.testing.assert_array_equal(_fit(est, X).labels_, _fit(est, X, y).labels_)
     assert not hasattr(_fit(est, X, y), "classes_")
+
+
+@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS], ids=ids)
+def test_task_estimators_tag_the_dtypes_their_transform_preserves(est):
+    # ClusterMixin empties preserves_dtype (KMeans's transform gives float64
+    # distances); the style code keeps X's dtype, and the tag says so, so
+    # that scikit-learn's check_transformer_preserve_dtypes tests it.
+    assert est.__sklearn_tags__().transformer_tags.preserves_dtype == [
+        "float64",
+        "float32",
+    ]
+    X, y = _blobs(90)
+    fitted = _fit(clone(est).set_params(max_iter=2), X.astype(np.float32), y)
+    assert fitted.transform(X.astype(np.float32)).dtype == np.float32
+    assert fitted.transform(X).dtype == np.float64
 
 
 @pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
