@@ -370,12 +370,15 @@ class BaseAutoencoder(
     # ------------------------------------------------------------- properties
     @property
     def _n_features_out(self):
-        # Unknown before fit, so that get_feature_names_out raises
-        # NotFittedError (it checks this attribute, as PCA's comes from
-        # components_).
-        if not hasattr(self, "n_features_in_"):
-            raise AttributeError("_n_features_out is set by fit")
-        return self.n_components
+        # The fitted networks' width, not the parameter (set_params after fit
+        # must not change what a fitted model returns); an AttributeError
+        # before fit, so that get_feature_names_out raises NotFittedError.
+        return self._fitted_n_components()
+
+    def _fitted_n_components(self):
+        """``n_components`` as the networks were fitted (from the stored
+        architecture; the parameter may have been set anew since)."""
+        return self._architecture["n_components"]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1065,7 +1068,7 @@ class BaseAutoencoder(
             The decoder's output (the mean of p(x|z)), of the dtype of the input.
         """
         check_is_fitted(self)
-        Z = _check_codes(X, self.n_components, type(self).__name__)
+        Z = _check_codes(X, self._fitted_n_components(), type(self).__name__)
         return self._decode(Z, Z.dtype)
 
     def sample(self, n_samples=1, random_state=None):

@@ -67,6 +67,11 @@ class _ClassCodeMixin(TransformerMixin):
     def _code_width(self):
         return self._n_heads() + self.n_components
 
+    def _fitted_heads(self):
+        """``K`` of the fitted networks (from the stored architecture: the
+        parameters may have been set anew since fit)."""
+        return self._architecture["code_width"] - self._fitted_n_components()
+
     def _fitted_prior(self):
         prior = self.prior
         if prior is None:
@@ -106,7 +111,7 @@ class _ClassCodeMixin(TransformerMixin):
         """The class block of the codes of ``X``: ``(n_samples, K)``, float64."""
         check_is_fitted(self)
         codes = self._encode(X)
-        P = codes[:, : self._n_heads()].astype(np.float64)
+        P = codes[:, : self._fitted_heads()].astype(np.float64)
         return P / P.sum(axis=1, keepdims=True)
 
     def transform(self, X):
@@ -122,7 +127,7 @@ class _ClassCodeMixin(TransformerMixin):
             Of the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        return self._encode(X)[:, self._n_heads() :]
+        return self._encode(X)[:, self._fitted_heads() :]
 
     def _set_class(self, codes, y):
         """Set the class block of full ``codes`` to the one-hot of the heads of
@@ -152,14 +157,14 @@ class _ClassCodeMixin(TransformerMixin):
             The decoder's output, of the dtype of ``X``.
         """
         check_is_fitted(self)
-        Z = _check_codes(X, self.n_components, type(self).__name__)
+        Z = _check_codes(X, self._fitted_n_components(), type(self).__name__)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__}.inverse_transform needs y, the class of "
                 "each row: the decoder reads the class beside the style code "
                 "(for example inverse_transform(est.transform(X), est.predict(X)))."
             )
-        codes = np.hstack([np.zeros((len(Z), self._n_heads()), Z.dtype), Z])
+        codes = np.hstack([np.zeros((len(Z), self._fitted_heads()), Z.dtype), Z])
         return self._decode(self._set_class(codes, y), Z.dtype)
 
     def sample(self, n_samples=1, random_state=None, y=None):
@@ -379,7 +384,7 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
             self._fit_best_of_n_init(X, y)
         # Clusters are the heads that the rows of this call use, numbered 0..
         # in head order; the other heads are empty and never predicted.
-        heads = np.argmax(self._encode(X)[:, : self.n_clusters], axis=1)
+        heads = np.argmax(self._encode(X)[:, : self._fitted_heads()], axis=1)
         self.cluster_heads_ = np.unique(heads)
         self.n_clusters_ = len(self.cluster_heads_)
         # (predict's argmax over the found heads, for these rows)

@@ -362,6 +362,18 @@ def test_get_feature_names_out(make):
     )
 
 
+@parametrize_factories
+def test_fitted_model_reads_its_width_from_the_fit_not_from_parameters_set_since(
+    make,
+):
+    est = make(n_components=3, max_iter=2).fit(X_DIGITS)
+    Z = est.transform(X_DIGITS[:5])
+    est.set_params(n_components=5)
+    assert est.transform(X_DIGITS[:5]).shape == (5, 3)
+    assert len(est.get_feature_names_out()) == 3
+    assert est.inverse_transform(Z).shape == (5, X_DIGITS.shape[1])
+
+
 # --------------------------------------------------------------- bad input
 @parametrize_factories
 @pytest.mark.parametrize(

@@ -78,6 +78,24 @@ def _fit(est, X, y=None):
         return clone(est).fit(X, y)
 
 
+@pytest.mark.parametrize("est", [CLASSIFIERS[0], CLUSTERERS[0]], ids=ids)
+def test_fitted_task_model_ignores_widths_set_after_fit(est):
+    # What a fitted model returns comes from the fit, as PCA's comes from
+    # components_: set_params(n_clusters=...) once emptied transform.
+    X, y = _blobs(60)
+    est = _fit(clone(est).set_params(max_iter=2), X, y)
+    expected = est.transform(X), est.predict(X), est.predict_proba(X)
+    est.set_params(n_components=4)
+    if hasattr(est, "n_clusters"):
+        est.set_params(n_clusters=5)
+    for got, want in zip(
+        (est.transform(X), est.predict(X), est.predict_proba(X)), expected, strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    assert len(est.get_feature_names_out()) == expected[0].shape[1]
+    assert est.inverse_transform(expected[0], est.predict(X)).shape == X.shape
+
+
 # ------------------------------------------------------------------ classifier
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_learns_from_few_labels(est):
