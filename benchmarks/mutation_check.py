@@ -632,6 +632,30 @@ MUTATIONS = [
         "the class block's consistency term compares the clean heads with themselves",
         _first("tests/test_tasks.py"),
     ),
+    Mutation(
+        "class_code_transform_escapes_set_output",
+        "sklearn_aae/_tasks.py",
+        "class _ClassCodeMixin(TransformerMixin):",
+        "class _ClassCodeMixin:",
+        "the task estimators' transform ignores set_output (returns arrays)",
+        _first("tests/test_common.py"),
+    ),
+    Mutation(
+        "fitted_heads_read_from_parameters",
+        "sklearn_aae/_tasks.py",
+        'return self._architecture["code_width"] - self._fitted_n_components()',
+        "return self._n_heads()",
+        "a fitted task model reads n_clusters as set after fit",
+        _first("tests/test_tasks.py"),
+    ),
+    Mutation(
+        "fitted_width_read_from_parameters",
+        "sklearn_aae/_base.py",
+        'return self._architecture["n_components"]',
+        "return self.n_components",
+        "a fitted model reads n_components as set after fit (names, inverse_transform)",
+        _first("tests/test_base.py"),
+    ),
 ]
 
 
