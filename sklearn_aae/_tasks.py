@@ -218,8 +218,9 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
             Labels, ``-1`` for unlabelled rows.
         classes : array-like of shape (n_classes,), default=None
             All the classes, needed at the first call when its ``y`` does not
-            hold every class (as for scikit-learn's ``SGDClassifier``); ignored
-            afterwards.
+            hold every class (as for scikit-learn's ``SGDClassifier``); later
+            calls may leave it out, or must give the same classes (a
+            ``ValueError`` otherwise).
 
         Returns
         -------
@@ -242,6 +243,14 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         before = None if first else self.classes_
         if first and classes is not None:
             before = np.unique(np.asarray(classes))
+        elif classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):
+            # As scikit-learn's partial_fit classifiers refuse it.
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()!r} is not the same as on "
+                f"the first call to partial_fit, was: {self.classes_.tolist()!r}."
+            )
         codes, classes = _label_codes(
             y,
             "any",

@@ -224,6 +224,17 @@ def test_classifier_partial_fit_refuses_labels_outside_the_declared_classes():
         clf.partial_fit(X, y, classes=[0, 1])
 
 
+def test_classifier_partial_fit_refuses_other_classes_at_a_later_call():
+    # As SGDClassifier: the same classes (in any order) or none.
+    X, y = _blobs(90)
+    clf = MMDAutoencoderClassifier(**FAST).partial_fit(X, y, classes=[0, 1, 2])
+    clf.partial_fit(X, y, classes=[2, 1, 0])
+    clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same"):
+        clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1])
+    assert clf.n_iter_ == 3
+
+
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_score_is_accuracy_and_score_samples_the_likelihood(est):
     X, y = _blobs(90)
