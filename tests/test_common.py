@@ -132,7 +132,8 @@ _TASK_EXPECTED_FAILURES = {
     # ulp (1.2e-7) on some rows: torch's CPU matrix product blocks rows by the
     # batch's row count, and the 12-column output of a class block beside the
     # style takes a different kernel than the 2-column code of the plain
-    # estimators (which pass).
+    # estimators (which pass). Whether the kernels differ depends on the CPU and
+    # the thread count: on some hosts the check passes (an xpass, not strict).
     "check_methods_subset_invariance": "float32 matmul blocking: 1 ulp apart",
 }
 _CLUSTERER_EXPECTED_FAILURES = {
