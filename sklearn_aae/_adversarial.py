@@ -176,6 +176,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
     The labelled rows weigh at least half of both losses. The label inputs
     exist only when the fresh fit saw a labelled row; other priors ignore ``y``.
 
+    Read more in the :ref:`User Guide <user_guide>`.
+
     Parameters
     ----------
     n_components : int, default=2

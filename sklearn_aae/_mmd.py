@@ -205,6 +205,8 @@ class MMDAutoencoder(BaseAutoencoder):
     codes to the whole prior; the labelled rows weigh at least half of each
     batch's MMD (see the user guide). Other priors ignore ``y``.
 
+    Read more in the :ref:`User Guide <user_guide>`.
+
     Parameters
     ----------
     n_components : int, default=2

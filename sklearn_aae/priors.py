@@ -109,6 +109,8 @@ class BasePrior(BaseEstimator):
     tensor-side prior used in training (see ``sklearn_aae/_torch_priors.py``
     for its interface). This class provides the NumPy methods.
 
+    Read more in the :ref:`User Guide <custom_prior>`.
+
     Examples
     --------
     >>> from sklearn_aae.priors import BasePrior, GaussianPrior
@@ -273,6 +275,8 @@ class _LocScalePrior(BasePrior):
 class GaussianPrior(_LocScalePrior):
     """Independent Gaussian prior ``N(loc, diag(scale^2))``.
 
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
+
     Parameters
     ----------
     loc : float or array-like of shape (n_dims,), default=0.0
@@ -305,6 +309,8 @@ class GaussianPrior(_LocScalePrior):
 
 class GaussianMixturePrior(BasePrior):
     """Gaussian mixture prior ``sum_k w_k N(means_k, covariances_k)``.
+
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
 
     Parameters
     ----------
@@ -438,6 +444,8 @@ class LaplacePrior(_LocScalePrior):
     RBF kernel means factorise over coordinates (erfc/erfcx in log space, finite
     far in the tails), so the MMD needs no prior samples.
 
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
+
     Parameters
     ----------
     loc : float or array-like of shape (n_dims,), default=0.0
@@ -472,6 +480,8 @@ class UniformPrior(BasePrior):
     ``log_prob`` is ``-sum log(high - low)`` inside the box and ``-inf``
     outside. The closed-form RBF kernel means factorise over coordinates (erf
     differences, in log space), so the MMD needs no prior samples.
+
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
 
     Parameters
     ----------
@@ -538,6 +548,8 @@ class SwissRollPrior(BasePrior):
     ``k`` and the unlabelled rows (``-1``) to the whole roll, as the paper's
     Fig. 4c does (see :ref:`labels`). ``sample`` draws from the whole roll,
     whatever ``n_segments``.
+
+    Read more in the :ref:`User Guide <swiss_roll_segments>`.
 
     Parameters
     ----------
@@ -621,6 +633,8 @@ class CategoricalPrior(BasePrior):
     ``E_{y, y'} k_l(y, y') = s + (1 - s) exp(-1 / l^2)`` with
     ``s = sum_k w_k^2``, so the MMD needs no prior samples.
 
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
+
     Parameters
     ----------
     n_categories : int
@@ -697,6 +711,8 @@ class BernoulliPrior(BasePrior):
     ``E_{y, y'} k_l(y, y') = prod_j [1 - 2 p_j (1 - p_j) (1 - exp(-1 / 2 l^2))]``:
     the MMD needs no prior samples.
 
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
+
     Parameters
     ----------
     n_dims : int
@@ -761,6 +777,8 @@ class ProductPrior(_BaseComposition, BasePrior):
     averaged over the bandwidths afterwards; the IMQ kernel reaches them through
     its RBF scale mixture. When a block has no closed form (a
     :class:`SwissRollPrior`), the MMD samples the whole product instead.
+
+    Read more in the :ref:`User Guide <closed_form_mmd>`.
 
     Parameters
     ----------
@@ -938,6 +956,8 @@ class ConditionalPrior(BasePrior):
     means of each class are in closed form and differentiable in the scales);
     :class:`~sklearn_aae.AdversarialAutoencoder` refuses it. ``fit`` needs a
     label for every row (any hashable, sortable labels: integers, strings).
+
+    Read more in the :ref:`User Guide <nonlinear_ica>`.
 
     Parameters
     ----------

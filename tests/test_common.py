@@ -2,6 +2,7 @@
 and the signature each estimator copies from the base."""
 
 import inspect
+import sys
 
 import pytest
 from sklearn.base import clone
@@ -21,6 +22,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import sklearn_aae
+import sklearn_aae.priors
 from sklearn_aae import (
     AdversarialAutoencoder,
     AdversarialAutoencoderClassifier,
@@ -268,6 +270,29 @@ TASKS = (
 
 def test_public_estimators_are_found():
     assert {MMDAutoencoder, AdversarialAutoencoder} <= set(PUBLIC_ESTIMATORS)
+
+
+# Every public class and function of the package and of sklearn_aae.priors.
+PUBLIC_API = sorted(
+    {
+        (module.__name__, name)
+        for module in (sklearn_aae, sklearn_aae.priors)
+        for name in module.__all__
+        if inspect.isclass(getattr(module, name))
+        or inspect.isfunction(getattr(module, name))
+    }
+)
+
+
+@pytest.mark.parametrize("module, name", PUBLIC_API, ids=lambda v: v)
+def test_public_docstrings_have_an_example_and_classes_link_the_user_guide(
+    module, name
+):
+    obj = getattr(sys.modules[module], name)
+    doc = inspect.getdoc(obj)
+    assert ">>> " in doc, f"{name}: no doctest example"
+    if inspect.isclass(obj):
+        assert "Read more in the :ref:`User Guide <" in doc, f"{name}: no link"
 
 
 @pytest.mark.parametrize("cls", PUBLIC_ESTIMATORS, ids=lambda c: c.__name__)
