@@ -798,7 +798,8 @@ class ProductPrior(_BaseComposition, BasePrior):
     block takes the remaining ``n_components`` minus the fixed widths, at least
     1. So ``[("class", CategoricalPrior(10)), ("style", GaussianPrior())]`` with
     ``n_components=12`` has a 2-D style, and ``n_components`` must be at least
-    11. On its own (``sample`` with no ``n_components``) the free block is 1-D.
+    11. On its own (``sample`` with no ``n_components``) the free block is 1-D
+    (a nested product: its own smallest width).
 
     Examples
     --------
@@ -896,7 +897,10 @@ class ProductPrior(_BaseComposition, BasePrior):
                     f"n_components={n_dims}."
                 )
             return own
-        rest = 1 if n_dims is None else n_dims - fixed
+        if n_dims is None:  # its own default: 1-D, or a nested product's least
+            rest = priors[own.index(None)]._checked_n_dims()
+        else:
+            rest = n_dims - fixed
         if rest < 1:
             raise ValueError(
                 f"The blocks of fixed width of {self!r} take {fixed} dimensions, "

@@ -774,3 +774,15 @@ def test_mmd_autoencoder_samples_a_product_without_closed_form():
         device="cpu",
     ).fit(X)
     assert np.all(np.isfinite(est.history_["regularization"]))
+
+
+def test_nested_product_with_a_free_block_samples_on_its_own():
+    # The free block of a product is a product with a free block of its own:
+    # on its own it takes its own default width (here 2 + 1), not 1.
+    inner = ProductPrior([("class", CategoricalPrior(2)), ("style", GaussianPrior())])
+    outer = ProductPrior([("inner", inner), ("bits", BernoulliPrior(2))])
+    Z = outer.sample(4, random_state=0)
+    assert Z.shape == (4, 5)
+    assert np.all(np.isfinite(outer.log_prob(Z)))
+    assert np.isfinite(outer.rbf_kernel_mean_prior(1.0))
+    assert tensor_prior(outer, 7).n_dims == 7  # in an estimator: the remainder
