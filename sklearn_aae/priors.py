@@ -784,8 +784,8 @@ class ProductPrior(_BaseComposition, BasePrior):
     ----------
     blocks : list of (str, prior) tuples
         The named blocks, in the order of their coordinates. Each prior is a
-        prior of this module (another ``ProductPrior`` included); names are
-        unique, without ``'__'``.
+        prior of this module (another ``ProductPrior`` included, not a
+        :class:`ConditionalPrior`); names are unique, without ``'__'``.
 
     Notes
     -----
@@ -873,6 +873,11 @@ class ProductPrior(_BaseComposition, BasePrior):
                 raise TypeError(
                     f"block {name!r} must be a prior from sklearn_aae.priors "
                     f"(a BasePrior instance), got {prior!r}."
+                )
+            if isinstance(prior, ConditionalPrior):
+                raise TypeError(
+                    f"block {name!r} is a ConditionalPrior, whose per-class scales "
+                    f"a product cannot learn; use it as the estimator's prior."
                 )
             prior._validate_params()  # before its width is read
         return names, priors

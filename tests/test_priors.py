@@ -17,6 +17,7 @@ from sklearn_aae._utils import _seed_from
 from sklearn_aae.priors import (
     BernoulliPrior,
     CategoricalPrior,
+    ConditionalPrior,
     GaussianMixturePrior,
     GaussianPrior,
     LaplacePrior,
@@ -786,3 +787,15 @@ def test_nested_product_with_a_free_block_samples_on_its_own():
     assert np.all(np.isfinite(outer.log_prob(Z)))
     assert np.isfinite(outer.rbf_kernel_mean_prior(1.0))
     assert tensor_prior(outer, 7).n_dims == 7  # in an estimator: the remainder
+
+
+def test_product_refuses_a_conditional_prior_block():
+    # A block's learned per-class scales would be silently dropped.
+    prior = ProductPrior(
+        [("ica", ConditionalPrior()), ("style", GaussianPrior(loc=[0.0]))]
+    )
+    with pytest.raises(TypeError, match="block 'ica'.*ConditionalPrior"):
+        prior.sample(2)
+    X, y = np.zeros((6, 2)), np.repeat([0, 1], 3)
+    with pytest.raises(TypeError, match="block 'ica'.*ConditionalPrior"):
+        MMDAutoencoder(n_components=2, prior=prior, max_iter=1).fit(X, y)
