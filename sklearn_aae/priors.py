@@ -1058,6 +1058,11 @@ def _check_prior(prior, n_dims):
     """
     if prior is None:
         return GaussianPrior()
+    if isinstance(prior, type):
+        raise TypeError(
+            f"prior must be an instance, got the class {prior.__name__}; use "
+            f"{prior.__name__}() or pass its parameters."
+        )
     if isinstance(prior, BasePrior):
         prior = clone(prior)
         # Validates the parameters and their dimension against n_dims.

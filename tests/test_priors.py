@@ -799,3 +799,11 @@ def test_product_refuses_a_conditional_prior_block():
     X, y = np.zeros((6, 2)), np.repeat([0, 1], 3)
     with pytest.raises(TypeError, match="block 'ica'.*ConditionalPrior"):
         MMDAutoencoder(n_components=2, prior=prior, max_iter=1).fit(X, y)
+
+
+def test_prior_given_as_a_class_is_refused_clearly():
+    Z = np.random.RandomState(0).normal(size=(10, 2))
+    with pytest.raises(TypeError, match=r"instance.*GaussianPrior\(\)"):
+        mmd_to_prior(Z, GaussianPrior)
+    with pytest.raises(TypeError, match=r"instance.*GaussianPrior\(\)"):
+        MMDAutoencoder(n_components=2, prior=GaussianPrior, max_iter=1).fit(Z)
