@@ -217,6 +217,10 @@ class BasePrior(BaseEstimator):
         -------
         value : float
         """
+        if n_dims is not None and (
+            not isinstance(n_dims, Integral) or isinstance(n_dims, bool) or n_dims < 1
+        ):
+            raise ValueError(f"n_dims must be None or an int >= 1, got {n_dims!r}.")
         p = closed_form_tensor_prior(self, n_dims)
         _, pp = p.rbf_terms(torch.from_numpy(_as_bandwidths(bandwidth)))
         return float(pp)

@@ -807,3 +807,10 @@ def test_prior_given_as_a_class_is_refused_clearly():
         mmd_to_prior(Z, GaussianPrior)
     with pytest.raises(TypeError, match=r"instance.*GaussianPrior\(\)"):
         MMDAutoencoder(n_components=2, prior=GaussianPrior, max_iter=1).fit(Z)
+
+
+@pytest.mark.parametrize("n_dims", [0, -1, 2.5, "2"])
+def test_rbf_kernel_mean_prior_validates_n_dims(n_dims):
+    # n_dims=0 used to give 1.0, the empty product, silently.
+    with pytest.raises((TypeError, ValueError), match="n_dims"):
+        GaussianPrior().rbf_kernel_mean_prior(1.0, n_dims=n_dims)
