@@ -240,6 +240,9 @@ def _vector(value, name, n_dims, positive=False):
 
 def _broadcast_n_dims(**params):
     """Dimension of a prior with scalar-or-vector parameters (None: any)."""
+    for name, value in params.items():
+        if np.size(value) == 0:
+            raise ValueError(f"{name} must not be empty, got {value!r}.")
     sizes = {np.size(v) for v in params.values()} - {1}
     if len(sizes) > 1:
         names = " and ".join(params)

@@ -814,3 +814,18 @@ def test_rbf_kernel_mean_prior_validates_n_dims(n_dims):
     # n_dims=0 used to give 1.0, the empty product, silently.
     with pytest.raises((TypeError, ValueError), match="n_dims"):
         GaussianPrior().rbf_kernel_mean_prior(1.0, n_dims=n_dims)
+
+
+@pytest.mark.parametrize(
+    "prior, name",
+    [
+        (GaussianPrior(loc=[]), "loc"),
+        (LaplacePrior(scale=[]), "scale"),
+        (UniformPrior(low=[], high=1.0), "low"),
+    ],
+)
+def test_empty_vector_parameters_raise(prior, name):
+    with pytest.raises(ValueError, match=f"{name} must not be empty"):
+        prior.sample(2)
+    with pytest.raises(ValueError, match=f"{name} must not be empty"):
+        prior.log_prob(np.zeros((2, 1)))
