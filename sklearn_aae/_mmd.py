@@ -28,7 +28,12 @@ _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
 
 def _bandwidths(bandwidth, tprior):
     """The kernel bandwidths as a float64 CPU tensor."""
-    if isinstance(bandwidth, str):  # 'auto'
+    if isinstance(bandwidth, str):
+        if bandwidth != "auto":
+            raise ValueError(
+                f"bandwidth must be 'auto', a positive float or a non-empty list "
+                f"of positive floats, got {bandwidth!r}."
+            )
         base = math.sqrt(tprior.n_dims * tprior.variance())
         bw = base * np.asarray(_AUTO_BANDWIDTH_FACTORS)
     else:

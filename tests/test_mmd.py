@@ -165,3 +165,9 @@ def test_mmd_to_prior_invalid_bandwidth_raises(bandwidth):
 def test_invalid_kernel_raises():
     with pytest.raises(InvalidParameterError, match="'kernel' parameter"):
         MMDAutoencoder(kernel="not-a-kernel", **FAST).fit(X_TRAIN)
+
+
+def test_mmd_to_prior_rejects_an_unknown_bandwidth_string():
+    Z = np.random.RandomState(0).normal(size=(10, 2))
+    with pytest.raises(ValueError, match="bandwidth must be 'auto'"):
+        mmd_to_prior(Z, bandwidth="median")
