@@ -1087,4 +1087,6 @@ def _check_prior(prior, n_dims):
             f"prior.sample(2) returned an array of shape {Z.shape}; expected "
             f"(2, {n_dims}) for n_components={n_dims}."
         )
+    if not np.all(np.isfinite(Z)):
+        raise ValueError(f"prior.sample(2) returned non-finite values: {Z!r}.")
     return prior

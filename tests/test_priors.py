@@ -829,3 +829,18 @@ def test_empty_vector_parameters_raise(prior, name):
         prior.sample(2)
     with pytest.raises(ValueError, match=f"{name} must not be empty"):
         prior.log_prob(np.zeros((2, 1)))
+
+
+class _NaNPrior:
+    def sample(self, n_samples, random_state=None):
+        return np.full((n_samples, 2), np.nan)
+
+
+def test_user_prior_with_non_finite_samples_is_refused():
+    # mmd_to_prior returned nan, and fit diverged with advice about the
+    # learning rate.
+    Z = np.random.RandomState(0).normal(size=(10, 2))
+    with pytest.raises(ValueError, match="non-finite"):
+        mmd_to_prior(Z, _NaNPrior())
+    with pytest.raises(ValueError, match="non-finite"):
+        MMDAutoencoder(n_components=2, prior=_NaNPrior(), max_iter=1).fit(Z)
