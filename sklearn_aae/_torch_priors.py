@@ -511,6 +511,11 @@ class _SampledPrior:
                 "score_samples and score need."
             )
         out = np.asarray(self.prior.log_prob(Z.detach().cpu().double().numpy()))
+        if out.shape != (Z.shape[0],):
+            raise ValueError(
+                f"The prior's log_prob returned an array of shape {out.shape} for "
+                f"{Z.shape[0]} codes; expected ({Z.shape[0]},), one per row."
+            )
         return torch.as_tensor(out, dtype=self.dtype, device=self.device)
 
     def variance(self):

@@ -844,3 +844,21 @@ def test_user_prior_with_non_finite_samples_is_refused():
         mmd_to_prior(Z, _NaNPrior())
     with pytest.raises(ValueError, match="non-finite"):
         MMDAutoencoder(n_components=2, prior=_NaNPrior(), max_iter=1).fit(Z)
+
+
+class _ColumnLogProbPrior:
+    def sample(self, n_samples, random_state=None):
+        return np.random.RandomState(random_state).normal(size=(n_samples, 2))
+
+    def log_prob(self, Z):
+        return stats.norm.logpdf(Z).sum(axis=1, keepdims=True)  # (n, 1): wrong
+
+
+def test_user_prior_log_prob_of_wrong_shape_raises_clearly():
+    X = np.random.RandomState(0).normal(size=(20, 3))
+    est = MMDAutoencoder(
+        n_components=2, prior=_ColumnLogProbPrior(), max_iter=1, random_state=0
+    )
+    est.fit(X)
+    with pytest.raises(ValueError, match=r"log_prob returned .* shape \(\d+, 1\)"):
+        est.score_samples(X[:3])
