@@ -381,7 +381,18 @@ class GaussianMixturePrior(BasePrior):
         >>> GaussianMixturePrior.ring().means.shape
         (10, 2)
         """
-        angles = 2 * np.pi * np.arange(n_mixture_components) / n_mixture_components
+        K = n_mixture_components
+        if not isinstance(K, Integral) or isinstance(K, bool) or K < 1:
+            raise ValueError(f"n_mixture_components must be an int >= 1, got {K!r}.")
+        if not (isinstance(radius, Real) and 0 <= radius < np.inf):  # NaN fails
+            raise ValueError(f"radius must be finite and >= 0, got {radius!r}.")
+        for name, std in [
+            ("radial_std", radial_std),
+            ("tangential_std", tangential_std),
+        ]:
+            if not (isinstance(std, Real) and 0 < std < np.inf):
+                raise ValueError(f"{name} must be finite and > 0, got {std!r}.")
+        angles = 2 * np.pi * np.arange(K) / K
         u = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # radial directions
         v = np.stack([-np.sin(angles), np.cos(angles)], axis=1)
         covariances = radial_std**2 * np.einsum("ki,kj->kij", u, u)

@@ -862,3 +862,22 @@ def test_user_prior_log_prob_of_wrong_shape_raises_clearly():
     est.fit(X)
     with pytest.raises(ValueError, match=r"log_prob returned .* shape \(\d+, 1\)"):
         est.score_samples(X[:3])
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n_mixture_components": 2.5}, "n_mixture_components"),
+        ({"n_mixture_components": 0}, "n_mixture_components"),
+        ({"radius": -1.0}, "radius"),
+        ({"radius": np.nan}, "radius"),
+        ({"radial_std": -0.5}, "radial_std"),
+        ({"tangential_std": 0.0}, "tangential_std"),
+        ({"tangential_std": np.inf}, "tangential_std"),
+    ],
+)
+def test_ring_validates_its_arguments(kwargs, name):
+    # n_mixture_components=2.5 gave 3 unevenly spaced components; a negative
+    # standard deviation was squared away.
+    with pytest.raises(ValueError, match=name):
+        GaussianMixturePrior.ring(**kwargs)
