@@ -731,6 +731,9 @@ discriminator_steps, instance_noise : see AdversarialAutoencoder
         paper's recipe, one discriminator for the class block and one for the
         style, each matching its block's marginal only (the style may then
         still carry the class). See the user guide for the two side by side.
+    discriminator_batch_statistics : bool, default=False
+        Give the discriminator each batch's mean and standard deviation beside
+        each code (see :class:`~sklearn_aae.AdversarialAutoencoder`).
     {other}
 
     Attributes
@@ -784,6 +787,7 @@ AdversarialAutoencoder
         discriminator_learning_rate=1e-4,
         discriminator_steps=1,
         discriminator_blocks="joint",
+        discriminator_batch_statistics=False,
         instance_noise=0.0,
         consistency_weight=_CONSISTENCY,
         consistency_noise=0.2,
@@ -816,6 +820,7 @@ AdversarialAutoencoder
             discriminator_learning_rate=discriminator_learning_rate,
             discriminator_steps=discriminator_steps,
             discriminator_blocks=discriminator_blocks,
+            discriminator_batch_statistics=discriminator_batch_statistics,
             instance_noise=instance_noise,
             batch_size=batch_size,
             max_iter=max_iter,
@@ -1022,6 +1027,12 @@ discriminator_steps, instance_noise : see AdversarialAutoencoder
         paper's recipe, one discriminator for the class block and one for the
         style, each matching its block's marginal only (the style may then
         still carry the class). See the user guide for the two side by side.
+    discriminator_batch_statistics : bool, default=True
+        Give the discriminator each batch's mean and standard deviation beside
+        each code (see :class:`~sklearn_aae.AdversarialAutoencoder`): without
+        them nothing stops the encoder from putting a batch's rows on few
+        heads, which a discriminator reading one row at a time cannot see.
+        Measured on digits (5 seeds, held-out ARI): see the user guide.
     {other}
 
     Attributes
@@ -1069,6 +1080,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
         discriminator_learning_rate=1e-4,
         discriminator_steps=1,
         discriminator_blocks="joint",
+        discriminator_batch_statistics=True,
         instance_noise=0.0,
         consistency_weight=0.0,
         consistency_noise=0.2,
@@ -1098,6 +1110,7 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
             discriminator_learning_rate=discriminator_learning_rate,
             discriminator_steps=discriminator_steps,
             discriminator_blocks=discriminator_blocks,
+            discriminator_batch_statistics=discriminator_batch_statistics,
             instance_noise=instance_noise,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,

@@ -258,3 +258,66 @@ def test_universal_posterior_is_random_in_training_and_deterministic_in_transfor
     np.testing.assert_array_equal(Z, est.transform(X_DIGITS[:50]))
     spread = draws.std(0).numpy()
     assert np.all(np.abs(Z - draws.mean(0).numpy()) < spread + 1e-3)
+
+
+# ------------------------------------------------------- batch statistics
+def test_batch_statistics_feed_each_row_its_own_batch_mean_and_std():
+    est = _fit(discriminator_batch_statistics=True, max_iter=1)
+    # code, then its batch's mean and standard deviation per coordinate
+    assert est.discriminator_[0].in_features == 3 * 2
+    reg = est._make_regularizer(tensor_prior(est.prior_, 2), torch.Generator())
+    real = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    fake = torch.full((8, 2), 0.5)  # a collapsed batch: every code the same
+    inputs = reg._inputs(torch.cat([real, fake]), None, noisy=False, n_batches=2)
+    torch.testing.assert_close(inputs[:8, 2:4], real.mean(0).expand(8, 2))
+    torch.testing.assert_close(
+        inputs[:8, 4:], real.var(0, unbiased=False).add(1e-8).sqrt().expand(8, 2)
+    )
+    # the collapsed batch shows itself in its statistics, not in its rows
+    torch.testing.assert_close(inputs[8:, 2:4], fake)
+    assert torch.all(inputs[8:, 4:] < 1e-3)
+
+
+def test_batch_statistics_sharpen_the_clusters():
+    # A discriminator reading one code at a time barely pushes the class heads
+    # to one-hot vertices in this short game (most of a batch's rows stay
+    # between heads); with its batch's statistics it sees that the batch's
+    # heads are not spread like the prior's (measured on random_state 0, 1, 2:
+    # mean top probability 0.35-0.49 without, 0.70-0.78 with, every head used,
+    # and a higher ARI on each).
+    from sklearn.metrics import adjusted_rand_score
+
+    from sklearn_aae import AdversarialAutoencoderClustering
+
+    y = load_digits().target[:600]
+    top, ari = {}, {}
+    for statistics in (False, True):
+        est = AdversarialAutoencoderClustering(
+            n_clusters=10,
+            reg_weight=0.03,
+            discriminator_learning_rate=3e-4,
+            discriminator_batch_statistics=statistics,
+            n_iter_no_change=1000,
+            max_iter=60,
+            **FAST,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X_DIGITS)
+        top[statistics] = est.predict_proba(X_DIGITS).max(axis=1).mean()
+        ari[statistics] = adjusted_rand_score(y, est.labels_)
+        if statistics:
+            assert est.n_clusters_ == 10
+    assert top[True] > top[False] + 0.2, top
+    assert ari[True] > ari[False], ari
+
+
+def test_batch_statistics_need_one_discriminator():
+    with pytest.raises(ValueError, match="discriminator_blocks='joint'"):
+        _fit(
+            prior=PRODUCT,
+            n_components=7,
+            discriminator_blocks="separate",
+            discriminator_batch_statistics=True,
+            max_iter=1,
+        )
