@@ -303,6 +303,10 @@ def test_init_carries_the_base_parameters_in_the_base_order(cls):
     own = inspect.signature(cls.__init__).parameters
     assert [name for name in own if name in base] == list(base)
     own_defaults = OWN_DEFAULTS | (TASK_OWN_DEFAULTS if cls in TASKS else set())
+    if cls is AdversarialAutoencoderClustering:
+        # The game keeps its training loss moving: measured on digits, 50
+        # epochs of patience partition better than 15 (see _tasks.py).
+        own_defaults = own_defaults | {"n_iter_no_change"}
     for name, param in base.items():
         assert own[name].kind == param.kind, name
         if name not in own_defaults:
