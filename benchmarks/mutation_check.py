@@ -659,8 +659,8 @@ MUTATIONS = [
     Mutation(
         "batch_statistics_over_both_batches",
         "sklearn_aae/_adversarial.py",
-        'inputs = self._inputs(torch.cat([real, fake]), labels, n_batches=2)',
-        'inputs = self._inputs(torch.cat([real, fake]), labels, n_batches=1)',
+        "inputs = self._inputs(torch.cat([real, fake]), labels, n_batches=2)",
+        "inputs = self._inputs(torch.cat([real, fake]), labels, n_batches=1)",
         "the discriminator's batch statistics mix the prior's batch with the codes'",
         _first("tests/test_adversarial.py"),
     ),
