@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
-from ._base import BaseAutoencoder
+from ._base import _CODE_CONSISTENCY_PARAMETERS, BaseAutoencoder
 from ._data import _label_weights
 from ._devices import autocast
 from ._networks import BlockDiscriminator, make_mlp
@@ -253,23 +253,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
         Standard deviation of Gaussian noise added to every discriminator input
         during training (codes and prior samples alike); it smooths the game when
         the discriminator wins too easily.
-    consistency_weight : float, default=0.0
-        Weight of the code's consistency under input noise: the batch mean of
-        ``||f(x) - q(x + e)||^2``, the clean row's code (the target, without
-        gradient) against a code of the same row plus Gaussian noise ``e`` of
-        standard deviation ``consistency_noise``, so that rows a small step
-        apart in the data space get nearby codes (the Pi-model of Laine & Aila
-        2017, on the code). 0 (the default) turns it off; otherwise it costs
-        one more encoder pass per batch. With labels in the regulariser and the
-        ring prior on digits, 0.1 raised the held-out component accuracy from
-        0.897 to 0.929 (5 seeds) with the codes somewhat further from the
-        prior; 0.2 was unstable and 1 collapsed the codes. Without labels
-        nothing holds the codes apart: at 0.1 two fits of five collapsed (see
-        the user guide, "Labels in the regulariser"). Recorded in
-        ``history_`` as ``'consistency'``.
-    consistency_noise : float, default=0.2
-        Standard deviation of that noise, in the units of ``X`` (scale ``X``
-        first).
+    {consistency}
     hidden_layer_sizes : tuple of int, default=(256, 256)
         Hidden layers of the encoder; the decoder mirrors them.
     activation : {'relu', 'tanh', 'logistic', 'identity', 'leaky_relu', 'elu'}, \
@@ -528,3 +512,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
                 )
             return widths
         return None
+
+
+AdversarialAutoencoder.__doc__ = AdversarialAutoencoder.__doc__.replace(
+    "    {consistency}\n", _CODE_CONSISTENCY_PARAMETERS
+)

@@ -231,6 +231,36 @@ def _declared_classes(classes, n_classes, prior_name="the prior"):
     return np.arange(n_classes)
 
 
+def _known_classes(classes, n_classes, before, prior_name="the prior"):
+    """The classes that labels must be among, ``partial_fit``'s ``classes``
+    checked against ``before`` (the first call's ``classes_``, or None).
+
+    ``before`` when there is one (``classes`` given again must declare the same
+    classes, as scikit-learn's ``partial_fit`` classifiers ask), else the
+    declared ``classes`` (:func:`_declared_classes`), else None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _known_classes(["b", "a"], "any", None).tolist()
+    ['a', 'b']
+    >>> _known_classes([1, 0], "any", np.array([0, 1])).tolist()
+    [0, 1]
+    """
+    if classes is None:
+        return before
+    declared = _declared_classes(classes, n_classes, prior_name)
+    if before is None:
+        return declared
+    if not np.array_equal(declared, before):
+        raise ValueError(
+            f"classes={np.asarray(classes).tolist()[:10]} differs from "
+            f"classes_ {before.tolist()[:10]} of the first call; "
+            "partial_fit keeps the classes of the first call."
+        )
+    return before
+
+
 # The label of an unlabelled row (scikit-learn's semi-supervised convention).
 UNLABELLED = -1
 

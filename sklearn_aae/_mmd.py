@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
-from ._base import BaseAutoencoder
+from ._base import _CODE_CONSISTENCY_PARAMETERS, BaseAutoencoder
 from ._data import _label_weights
 from ._kernels import (
     _as_bandwidths,
@@ -238,23 +238,7 @@ class MMDAutoencoder(BaseAutoencoder):
         prior's variance per coordinate: ``s^2`` is half the expected squared
         distance between two prior samples (for ``'imq'``, the middle scale is
         the WAE paper's ``C = 2 n_components v``).
-    consistency_weight : float, default=0.0
-        Weight of the code's consistency under input noise: the batch mean of
-        ``||f(x) - q(x + e)||^2``, the clean row's code (the target, without
-        gradient) against a code of the same row plus Gaussian noise ``e`` of
-        standard deviation ``consistency_noise``, so that rows a small step
-        apart in the data space get nearby codes (the Pi-model of Laine & Aila
-        2017, on the code). 0 (the default) turns it off; otherwise it costs
-        one more encoder pass per batch. With labels in the regulariser and the
-        ring prior on digits, 0.1 raised the held-out component accuracy from
-        0.897 to 0.929 (5 seeds) with the codes somewhat further from the
-        prior; 0.2 was unstable and 1 collapsed the codes. Without labels
-        nothing holds the codes apart: at 0.1 two fits of five collapsed (see
-        the user guide, "Labels in the regulariser"). Recorded in
-        ``history_`` as ``'consistency'``.
-    consistency_noise : float, default=0.2
-        Standard deviation of that noise, in the units of ``X`` (scale ``X``
-        first).
+    {consistency}
     hidden_layer_sizes : tuple of int, default=(256, 256)
         Hidden layers of the encoder; the decoder mirrors them. ``()`` makes both
         maps affine.
@@ -443,6 +427,11 @@ class MMDAutoencoder(BaseAutoencoder):
             self.kernel,
             n_classes=self._n_regularizer_classes(),
         )
+
+
+MMDAutoencoder.__doc__ = MMDAutoencoder.__doc__.replace(
+    "    {consistency}\n", _CODE_CONSISTENCY_PARAMETERS
+)
 
 
 def mmd_to_prior(Z, prior=None, *, kernel="rbf", bandwidth="auto"):

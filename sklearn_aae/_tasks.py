@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._adversarial import AdversarialAutoencoder
-from ._data import _check_codes, _label_codes, _unlabelled_mask
+from ._data import _check_codes, _known_classes, _label_codes, _unlabelled_mask
 from ._mmd import MMDAutoencoder
 from .priors import (
     BasePrior,
@@ -240,17 +240,9 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         if labelled.any():
             check_classification_targets(y[labelled])
         first = reset or not hasattr(self, "classes_")
-        before = None if first else self.classes_
-        if first and classes is not None:
-            before = np.unique(np.asarray(classes))
-        elif classes is not None and not np.array_equal(
-            np.unique(np.asarray(classes)), self.classes_
-        ):
-            # As scikit-learn's partial_fit classifiers refuse it.
-            raise ValueError(
-                f"classes={np.asarray(classes).tolist()!r} is not the same as on "
-                f"the first call to partial_fit, was: {self.classes_.tolist()!r}."
-            )
+        before = _known_classes(
+            classes, "any", None if first else self.classes_, type(self).__name__
+        )
         codes, classes = _label_codes(
             y,
             "any",
@@ -523,6 +515,16 @@ _CONSISTENCY_PARAMETERS = """\
         Standard deviation of that noise, in the units of ``X`` (scale ``X``
         first: the measurements are on digits scaled to [0, 1]).
 """
+# discriminator_blocks, as both adversarial task estimators document it.
+_DISCRIMINATOR_BLOCKS_PARAMETER = """\
+    discriminator_blocks : {'joint', 'separate'}, default='joint'
+        ``'joint'``: one discriminator on the whole code, which also sees
+        whether class and style are independent, so that a style drawn from
+        the prior decodes to a row of the chosen class; ``'separate'``: the
+        paper's recipe, one discriminator for the class block and one for the
+        style, each matching its block's marginal only (the style may then
+        still carry the class). See the user guide for the two side by side.
+"""
 _ADVERSARIAL_CLASSIFIER_MEASURED = (
     "Measured on digits (the benchmark's splits and seeds, 5 seeds, held-out "
     "error with 0.3 against 0): 0.094 ± 0.033 against 0.173 ± 0.031 with 3 "
@@ -724,13 +726,7 @@ class AdversarialAutoencoderClassifier(
     discriminator_hidden_layer_sizes, discriminator_learning_rate, \
 discriminator_steps, instance_noise : see AdversarialAutoencoder
         As for :class:`~sklearn_aae.AdversarialAutoencoder`.
-    discriminator_blocks : {'joint', 'separate'}, default='joint'
-        ``'joint'``: one discriminator on the whole code, which also sees
-        whether class and style are independent, so that a style drawn from
-        the prior decodes to a row of the chosen class; ``'separate'``: the
-        paper's recipe, one discriminator for the class block and one for the
-        style, each matching its block's marginal only (the style may then
-        still carry the class). See the user guide for the two side by side.
+    {discriminator_blocks}
     discriminator_batch_statistics : bool, default=False
         Give the discriminator each batch's mean and standard deviation beside
         each code (see :class:`~sklearn_aae.AdversarialAutoencoder`).
@@ -1020,13 +1016,7 @@ class AdversarialAutoencoderClustering(
     discriminator_hidden_layer_sizes, discriminator_learning_rate, \
 discriminator_steps, instance_noise : see AdversarialAutoencoder
         As for :class:`~sklearn_aae.AdversarialAutoencoder`.
-    discriminator_blocks : {'joint', 'separate'}, default='joint'
-        ``'joint'``: one discriminator on the whole code, which also sees
-        whether class and style are independent, so that a style drawn from
-        the prior decodes to a row of the chosen class; ``'separate'``: the
-        paper's recipe, one discriminator for the class block and one for the
-        style, each matching its block's marginal only (the style may then
-        still carry the class). See the user guide for the two side by side.
+    {discriminator_blocks}
     discriminator_batch_statistics : bool, default=True
         Give the discriminator each batch's mean and standard deviation beside
         each code (see :class:`~sklearn_aae.AdversarialAutoencoder`): without
@@ -1158,7 +1148,11 @@ for _cls, _parent, _measured in [
     if _cls is AdversarialAutoencoderClustering:
         # (its own n_iter_no_change is documented with its parameters)
         _other = _other.replace("n_iter_no_change, tol,", "tol,")
-    _cls.__doc__ = _cls.__doc__.replace("    {other}", _other).replace(
+    _cls.__doc__ = (
+        _cls.__doc__.replace("    {other}", _other).replace(
+            "    {discriminator_blocks}\n", _DISCRIMINATOR_BLOCKS_PARAMETER
+        )
+    ).replace(
         "    {consistency}\n",
         _CONSISTENCY_PARAMETERS.format(
             default=_default,
