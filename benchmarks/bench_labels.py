@@ -21,6 +21,12 @@ With ``--consistency-weight W`` (default 0.1; 0 leaves it out), also
 ``MMDAutoencoder(consistency_weight=W)``: the code's consistency under input
 noise (see the estimator's parameters).
 
+``--rows`` picks the estimators (``mmd adversarial consistency`` by default;
+``deep`` adds the consistency row with a third hidden layer, ``(256, 256,
+256)``); ``--first-seed S`` runs seeds ``S .. S + seeds - 1`` (other label
+draws and initialisations on the same split, to check a setting chosen on
+seeds 0-4).
+
 Run: ``python benchmarks/bench_labels.py [--seeds 5] [--max-iter 300]``;
 smoke run: ``--seeds 1 --max-iter 5``.
 """
@@ -60,7 +66,11 @@ def component_accuracy(Z, y, prior):
     return float(np.mean(np.argmax(np.stack(log_p, 1), 1) == y))
 
 
-def make_models(prior, seed, max_iter, consistency_weight=0.0):
+# The rows, by key: ``--rows`` picks them (the first three by default).
+ROWS = ("mmd", "adversarial", "consistency", "deep")
+
+
+def make_models(prior, seed, max_iter, consistency_weight=0.0, rows=ROWS[:3]):
     common = dict(
         n_components=2,
         prior=prior,
@@ -69,19 +79,38 @@ def make_models(prior, seed, max_iter, consistency_weight=0.0):
         device="cpu",
         random_state=seed,
     )
-    models = {
-        "MMDAutoencoder": MMDAutoencoder(**common),
-        "AdversarialAutoencoder": AdversarialAutoencoder(**common),
-    }
-    if consistency_weight:
+    models = {}
+    if "mmd" in rows:
+        models["MMDAutoencoder"] = MMDAutoencoder(**common)
+    if "adversarial" in rows:
+        models["AdversarialAutoencoder"] = AdversarialAutoencoder(**common)
+    if consistency_weight and "consistency" in rows:
         name = f"MMDAutoencoder(consistency_weight={consistency_weight:g})"
         models[name] = MMDAutoencoder(consistency_weight=consistency_weight, **common)
+    if consistency_weight and "deep" in rows:
+        # The same with a third hidden layer (encoder and mirrored decoder).
+        name = f"MMDAutoencoder(consistency_weight={consistency_weight:g}, 3 layers)"
+        models[name] = MMDAutoencoder(
+            consistency_weight=consistency_weight,
+            hidden_layer_sizes=(256, 256, 256),
+            **common,
+        )
     return models
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed, first-seed+1, ..."
+    )
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=ROWS,
+        default=list(ROWS[:3]),
+        help="which estimators (deep: the consistency row with hidden (256, 256, 256))",
+    )
     parser.add_argument("--max-iter", type=int, default=300)
     parser.add_argument("--label-fraction", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1)
@@ -106,14 +135,17 @@ def main(argv=None):
     prior = GaussianMixturePrior.ring()
     reference = [
         mmd_to_prior(prior.sample(len(X_test), random_state=s), prior)
-        for s in range(args.seeds)
+        for s in range(args.first_seed, args.first_seed + args.seeds)
     ]
     results = {}
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         y_fit = keep_labels(y_train, args.label_fraction, np.random.RandomState(seed))
         runs = [("", y_fit)] + ([(" (no labels)", None)] if args.no_labels else [])
         for suffix, labels in runs:
-            models = make_models(prior, seed, args.max_iter, args.consistency_weight)
+            models = make_models(
+                prior, seed, args.max_iter, args.consistency_weight, args.rows
+            )
             for name, est in models.items():
                 t0 = time.perf_counter()
                 est.fit(X_train, labels)
@@ -134,20 +166,21 @@ def main(argv=None):
         f"\ndigits, {len(X_train)} training rows ({n_labels} labelled, "
         f"{args.label_fraction:.0%} per class), {len(X_test)} held out; ring "
         f"prior, 10 components; {args.max_iter} epochs; {args.seeds} seeds "
+        f"({seeds.start}-{seeds.stop - 1}) "
         f"(mean ± std); {args.threads} torch thread(s)\n"
     )
-    header = f"{'estimator':<36}{'component accuracy':>20}{'MMD² to prior':>22}"
+    header = f"{'estimator':<48}{'component accuracy':>20}{'MMD² to prior':>22}"
     print(header + f"{'fit time (s)':>16}")
     print("-" * (len(header) + 16))
     for name, rows in results.items():
         a = np.asarray(rows)
         m, s = a.mean(0), a.std(0)
         print(
-            f"{name:<36}{m[0]:>12.3f} ± {s[0]:.3f}{m[1]:>14.5f} ± {s[1]:.5f}"
+            f"{name:<48}{m[0]:>12.3f} ± {s[0]:.3f}{m[1]:>14.5f} ± {s[1]:.5f}"
             f"{m[2]:>10.1f} ± {s[2]:.1f}"
         )
     ref = np.asarray(reference)
-    print(f"{'true prior samples':<36}{'':>20}{ref.mean():>14.5f} ± {ref.std():.5f}")
+    print(f"{'true prior samples':<48}{'':>20}{ref.mean():>14.5f} ± {ref.std():.5f}")
 
 
 if __name__ == "__main__":
