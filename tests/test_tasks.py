@@ -171,6 +171,19 @@ def test_classifier_refuses_unlabelled_only_one_class_and_continuous_y(est):
         clone(est).fit(X, np.linspace(0, 1, 60))
 
 
+def test_classifier_refuses_the_string_minus_one_a_list_makes_of_unlabelled_rows():
+    # NumPy turns ["a", "b", -1] into strings, "-1" among them: it was taken
+    # for a class of its own (a fourth head) instead of an unlabelled row.
+    X, y = _blobs(60)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    y_list = [name if i % 3 else -1 for i, name in enumerate(names)]
+    clf = MMDAutoencoderClassifier(max_iter=1, **FAST)
+    with pytest.raises(ValueError, match="string '-1'.*dtype=object"):
+        clf.fit(X, y_list)
+    fitted = _fit(clf, X, np.array(y_list, dtype=object))
+    assert fitted.classes_.tolist() == ["a", "b", "c"]
+
+
 def test_classifier_refuses_a_prior_that_cannot_be_a_style():
     X, y = _blobs(60)
     clf = MMDAutoencoderClassifier(prior=ConditionalPrior(), max_iter=1, **FAST)
