@@ -28,7 +28,12 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from ._adversarial import AdversarialAutoencoder
 from ._data import _check_codes, _known_classes, _label_codes, _unlabelled_mask
@@ -337,8 +342,25 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         Returns
         -------
         score : float
+            A row whose label is ``-1`` counts as a wrong prediction (as for
+            ``LabelSpreading``), whatever the type of the classes.
         """
-        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+        y = column_or_1d(y)
+        y_pred = self.predict(X)
+        check_consistent_length(y, y_pred, sample_weight)
+        weights = _check_sample_weight(sample_weight, y_pred)
+        # Scored apart from the -1 rows: accuracy_score refuses -1 beside
+        # string labels (it sorts the labels of y and of the predictions).
+        labelled = ~_unlabelled_mask(y)
+        if not labelled.any():
+            return 0.0
+        correct = accuracy_score(
+            y[labelled],
+            y_pred[labelled],
+            normalize=False,
+            sample_weight=weights[labelled],
+        )
+        return float(correct / weights.sum())
 
     def predict(self, X):
         """The most probable class of each row.

@@ -257,6 +257,24 @@ def test_classifier_score_is_accuracy_and_score_samples_the_likelihood(est):
     assert ll.shape == (10,) and np.all(np.isfinite(ll))
 
 
+def test_classifier_score_counts_unlabelled_rows_wrong_with_string_classes():
+    # As documented (user guide, "Classifier"): a -1 row of y counts as a
+    # wrong prediction. With string classes, accuracy_score refused y mixing
+    # strings with -1 (a TypeError from sorting them).
+    X, y = _blobs(60)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    clf = _fit(MMDAutoencoderClassifier(max_iter=2, **FAST), X, names)
+    y_semi = np.where(np.arange(60) % 3 == 0, names, -1).astype(object)
+    hits = clf.predict(X) == names
+    assert clf.score(X, y_semi) == np.sum(hits & (y_semi != -1)) / 60
+    weights = np.linspace(0.5, 2.0, 60)
+    np.testing.assert_allclose(
+        clf.score(X, y_semi, sample_weight=weights),
+        np.sum(weights * (hits & (y_semi != -1))) / weights.sum(),
+    )
+    assert clf.score(X, names) == np.mean(hits)
+
+
 def test_supervised_weight_drives_the_labelled_rows():
     X, y = _blobs()
     y_semi = _semi(y, 3)
