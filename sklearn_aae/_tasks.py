@@ -289,13 +289,23 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
             raise ValueError(
                 f"y has {y.shape[0]} labels for {n_rows} rows; give one per row."
             )
-        heads = np.searchsorted(self.classes_, y)
-        heads = np.clip(heads, 0, len(self.classes_) - 1)
-        bad = self.classes_[heads] != y
+        try:
+            heads = np.searchsorted(self.classes_, y)
+        except TypeError:
+            # Labels that do not sort among the classes (int beside str): each
+            # one is looked up instead.
+            index = {c: k for k, c in enumerate(self.classes_.tolist())}
+            heads = np.array([index.get(v, -1) for v in y.tolist()], dtype=np.intp)
+            bad = heads < 0
+        else:
+            heads = np.clip(heads, 0, len(self.classes_) - 1)
+            bad = self.classes_[heads] != y
         if np.any(bad):
+            # (in order of appearance: labels of mixed types do not sort)
+            unknown = list(dict.fromkeys(y[bad].tolist()))
             raise ValueError(
-                f"y has labels {np.unique(y[bad]).tolist()[:10]} that are not "
-                f"in classes_ {self.classes_.tolist()[:10]}."
+                f"y has labels {unknown[:10]} that are not in classes_ "
+                f"{self.classes_.tolist()[:10]}."
             )
         return heads
 

@@ -158,6 +158,23 @@ def test_classifier_samples_rows_of_the_chosen_class_with_shared_styles(est):
     assert clf.sample(4, random_state=0).shape == (4, X.shape[1])
 
 
+def test_classifier_names_labels_of_another_type_that_are_not_classes():
+    # Integers for string classes (or strings beside them) cannot be sorted
+    # among the classes: a TypeError from comparing str with int came out.
+    X, y = _blobs(60)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    clf = _fit(MMDAutoencoderClassifier(max_iter=1, **FAST), X, names)
+    with pytest.raises(ValueError, match=r"labels \[0\] that are not in classes_"):
+        clf.sample(3, y=0)
+    with pytest.raises(ValueError, match=r"labels \[1\] that are not in classes_"):
+        clf.inverse_transform(clf.transform(X[:2]), np.array(["a", 1], dtype=object))
+    Z = clf.transform(X[:2])
+    np.testing.assert_array_equal(
+        clf.inverse_transform(Z, np.array(["a", "b"], dtype=object)),
+        clf.inverse_transform(Z, ["a", "b"]),
+    )
+
+
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_refuses_unlabelled_only_one_class_and_continuous_y(est):
     X, y = _blobs(60)
