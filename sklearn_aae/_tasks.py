@@ -256,7 +256,7 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
             declared=first and classes is not None,
         )
         if codes is None:
-            if first:
+            if before is None:  # (a first call without classes=)
                 raise ValueError(
                     f"{type(self).__name__} needs labelled rows to know its "
                     "classes, but every row of y is unlabelled (-1). Use "

@@ -244,6 +244,19 @@ def test_classifier_partial_fit_takes_the_classes_at_the_first_call():
     assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
 
 
+def test_classifier_partial_fit_first_block_may_be_unlabelled_given_classes():
+    # classes= tells the classes, so a stream may start with unlabelled rows:
+    # this was refused as "needs labelled rows to know its classes".
+    X, y = _blobs(90)
+    clf = MMDAutoencoderClassifier(**FAST)
+    clf.partial_fit(X[:45], np.full(45, -1), classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    clf.partial_fit(X[45:], y[45:])
+    assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
+    with pytest.raises(ValueError, match="every row of y is unlabelled"):
+        MMDAutoencoderClassifier(**FAST).partial_fit(X, np.full(90, -1))
+
+
 def test_classifier_partial_fit_refuses_labels_outside_the_declared_classes():
     # At the first call, the error names the classes given, not an earlier fit.
     X, y = _blobs(90)
