@@ -404,6 +404,11 @@ class BaseAutoencoder(
         architecture; the parameter may have been set anew since)."""
         return self._architecture["n_components"]
 
+    def _fitted_code_width(self):
+        """The encoder's output width as fitted (``_code_width()`` at the fresh
+        fit; ``n_components`` in a state written before it was recorded)."""
+        return self._architecture.get("code_width", self._fitted_n_components())
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -916,7 +921,7 @@ class BaseAutoencoder(
             return self.prior_._fitted_tensor_prior(
                 self.prior_scales_, self.prior_weights_, device, torch.float32
             )
-        return tensor_prior(self.prior_, self._code_width(), device)
+        return tensor_prior(self.prior_, self._fitted_code_width(), device)
 
     # --------------------------------------------------------- state, devices
     # Optimisers: kept between partial_fit calls (and in their saved state),

@@ -75,7 +75,7 @@ class _ClassCodeMixin(TransformerMixin):
     def _fitted_heads(self):
         """``K`` of the fitted networks (from the stored architecture: the
         parameters may have been set anew since fit)."""
-        return self._architecture["code_width"] - self._fitted_n_components()
+        return self._fitted_code_width() - self._fitted_n_components()
 
     def _fitted_prior(self):
         prior = self.prior
@@ -137,7 +137,7 @@ class _ClassCodeMixin(TransformerMixin):
     def _set_class(self, codes, y):
         """Set the class block of full ``codes`` to the one-hot of the heads of
         ``y`` (``_heads_of``, the task's labels to heads), in place."""
-        K = self._n_heads()
+        K = self._fitted_heads()
         codes[:, :K] = np.eye(K, dtype=codes.dtype)[self._heads_of(y, len(codes))]
         return codes
 

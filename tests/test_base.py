@@ -374,6 +374,21 @@ def test_fitted_model_reads_its_width_from_the_fit_not_from_parameters_set_since
     assert est.inverse_transform(Z).shape == (5, X_DIGITS.shape[1])
 
 
+@parametrize_factories
+def test_fitted_model_samples_and_scores_with_its_fitted_width_after_set_params(
+    make,
+):
+    # sample and score_samples drew codes of the new n_components from the
+    # fitted prior: a shape error in the decoder or the likelihood.
+    est = make(max_iter=2).fit(X_DIGITS)
+    expected = est.sample(3, random_state=0), est.score_samples(X_DIGITS[:5])
+    est.set_params(n_components=3)
+    assert_array_equal(est.sample(3, random_state=0), expected[0])
+    assert_array_equal(est.score_samples(X_DIGITS[:5]), expected[1])
+    del est._architecture["code_width"]  # a state written before it was kept
+    assert_array_equal(est.sample(3, random_state=0), expected[0])
+
+
 # --------------------------------------------------------------- bad input
 @parametrize_factories
 @pytest.mark.parametrize(

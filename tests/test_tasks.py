@@ -96,6 +96,32 @@ def test_fitted_task_model_ignores_widths_set_after_fit(est):
     assert est.inverse_transform(expected[0], est.predict(X)).shape == X.shape
 
 
+@pytest.mark.parametrize("est", [CLASSIFIERS[1], CLUSTERERS[0]], ids=ids)
+def test_fitted_task_model_samples_and_scores_with_its_fitted_widths(est):
+    # sample, score_samples and inverse_transform read n_components and
+    # n_clusters from the parameters: shape errors after set_params.
+    X, y = _blobs(60)
+    est = _fit(clone(est).set_params(max_iter=2), X, y)
+    label = est.predict(X[:1])[0]
+    expected = (
+        est.sample(3, random_state=0),
+        est.sample(3, random_state=0, y=label),
+        est.score_samples(X[:5]),
+        est.inverse_transform(est.transform(X[:5]), est.predict(X[:5])),
+    )
+    est.set_params(n_components=4)
+    if hasattr(est, "n_clusters"):
+        est.set_params(n_clusters=5)
+    got = (
+        est.sample(3, random_state=0),
+        est.sample(3, random_state=0, y=label),
+        est.score_samples(X[:5]),
+        est.inverse_transform(est.transform(X[:5]), est.predict(X[:5])),
+    )
+    for g, want in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g, want)
+
+
 # ------------------------------------------------------------------ classifier
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_learns_from_few_labels(est):
