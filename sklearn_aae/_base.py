@@ -540,6 +540,7 @@ class BaseAutoencoder(
             int(s) for s in rng.randint(2**31 - 1, size=3)
         )
         previous_device = getattr(self, "device_", None)
+        previous_prior = getattr(self, "prior_", None)
         self.device_ = resolve_device(self.device)
         warn_if_bfloat16_is_emulated(self.precision, self.device_)
         warn_if_tf32(self.device_)
@@ -551,7 +552,12 @@ class BaseAutoencoder(
         if fresh:
             self._init_fitted(hidden, init_seed)
         else:
-            self._check_warm_start(hidden)
+            try:
+                self._check_warm_start(hidden)
+            except ValueError:
+                # A refused continuation leaves the fitted model as it was.
+                self.device_, self.prior_ = previous_device, previous_prior
+                raise
         if fresh or not incremental or previous_device != self.device_:
             # (an optimiser's state lives on the device it was made on)
             self._release_optimizers()

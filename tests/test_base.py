@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils._testing import assert_allclose, assert_array_equal
 
-from sklearn_aae import GaussianPrior
+from sklearn_aae import GaussianPrior, LaplacePrior
 from sklearn_aae import _base as base_module
 from sklearn_aae import _data as data_module
 from sklearn_aae import _devices as devices_module
@@ -661,6 +661,20 @@ def test_fit_without_warm_start_starts_afresh(make):
     assert est.n_iter_ == 3
     assert len(est.loss_curve_) == 3
     assert_array_equal(est.transform(X_DIGITS), Z)
+
+
+@parametrize_factories
+def test_refused_warm_start_leaves_the_fitted_model_unchanged(make):
+    # The refusal came after prior_ was replaced by the new parameters':
+    # the fitted model then sampled and scored with another prior.
+    est = make(warm_start=True, max_iter=2).fit(X_DIGITS)
+    expected = est.sample(3, random_state=0), est.score_samples(X_DIGITS[:5])
+    est.set_params(hidden_layer_sizes=(4,), prior=LaplacePrior())
+    with pytest.raises(ValueError, match="hidden_layer_sizes changed"):
+        est.fit(X_DIGITS)
+    assert isinstance(est.prior_, GaussianPrior)
+    assert_array_equal(est.sample(3, random_state=0), expected[0])
+    assert_array_equal(est.score_samples(X_DIGITS[:5]), expected[1])
 
 
 @parametrize_factories
