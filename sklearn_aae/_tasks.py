@@ -394,6 +394,14 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
     def _n_heads(self):
         return self.n_clusters
 
+    def _architecture_signature(self, hidden):
+        # n_clusters first: a warm start refused for it names it, not the
+        # code's width that it changes.
+        return {
+            "n_clusters": self.n_clusters,
+            **super()._architecture_signature(hidden),
+        }
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # ClusterMixin empties this (KMeans's transform gives distances); the

@@ -422,6 +422,16 @@ def test_clusterer_probabilities_are_renormalised_over_the_found_clusters():
     np.testing.assert_array_equal(km.predict(X), np.repeat([0, 1], 30))
 
 
+def test_clusterer_warm_start_names_a_changed_n_clusters():
+    # The refusal named the internal code_width ("changed from 5 to 6").
+    X, _ = _blobs(60)
+    km = _fit(
+        MMDAutoencoderClustering(n_clusters=3, max_iter=1, warm_start=True, **FAST), X
+    )
+    with pytest.raises(ValueError, match="n_clusters changed from 3 to 4"):
+        km.set_params(n_clusters=4).fit(X)
+
+
 def test_clusterer_ignores_y():
     X, y = _blobs(90)
     est = MMDAutoencoderClustering(n_clusters=3, max_iter=3, **FAST)
