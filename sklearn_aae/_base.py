@@ -404,6 +404,11 @@ class BaseAutoencoder(
         architecture; the parameter may have been set anew since)."""
         return self._architecture["n_components"]
 
+    def _fitted_code_width(self):
+        """The encoder's output width as fitted (``_code_width()`` at the fresh
+        fit; ``n_components`` in a state written before it was recorded)."""
+        return self._architecture.get("code_width", self._fitted_n_components())
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -535,6 +540,7 @@ class BaseAutoencoder(
             int(s) for s in rng.randint(2**31 - 1, size=3)
         )
         previous_device = getattr(self, "device_", None)
+        previous_prior = getattr(self, "prior_", None)
         self.device_ = resolve_device(self.device)
         warn_if_bfloat16_is_emulated(self.precision, self.device_)
         warn_if_tf32(self.device_)
@@ -546,7 +552,12 @@ class BaseAutoencoder(
         if fresh:
             self._init_fitted(hidden, init_seed)
         else:
-            self._check_warm_start(hidden)
+            try:
+                self._check_warm_start(hidden)
+            except ValueError:
+                # A refused continuation leaves the fitted model as it was.
+                self.device_, self.prior_ = previous_device, previous_prior
+                raise
         if fresh or not incremental or previous_device != self.device_:
             # (an optimiser's state lives on the device it was made on)
             self._release_optimizers()
@@ -916,7 +927,7 @@ class BaseAutoencoder(
             return self.prior_._fitted_tensor_prior(
                 self.prior_scales_, self.prior_weights_, device, torch.float32
             )
-        return tensor_prior(self.prior_, self._code_width(), device)
+        return tensor_prior(self.prior_, self._fitted_code_width(), device)
 
     # --------------------------------------------------------- state, devices
     # Optimisers: kept between partial_fit calls (and in their saved state),

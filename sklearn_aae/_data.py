@@ -266,9 +266,26 @@ UNLABELLED = -1
 
 
 def _unlabelled_mask(y):
-    """Where the 1-D labels ``y`` are ``-1`` (numeric, or -1 in an object array)."""
+    """Where the 1-D labels ``y`` are ``-1`` (numeric, or -1 in an object array).
+
+    String labels holding ``'-1'`` are refused: NumPy makes strings of a list
+    that mixes strings with the integer ``-1`` (``["a", -1]``), and the
+    unlabelled rows would silently become a class ``'-1'``.
+
+    Examples
+    --------
+    >>> _unlabelled_mask(np.array(["a", -1], dtype=object)).tolist()
+    [False, True]
+    """
     if y.dtype.kind in "iuf" or y.dtype == object:
         return np.asarray(y == UNLABELLED, dtype=bool)
+    if y.dtype.kind in "US" and np.any(y == np.asarray(str(UNLABELLED), y.dtype)):
+        raise ValueError(
+            "y holds the string '-1': an unlabelled row is the integer -1, and "
+            "NumPy turns a list mixing strings with -1 into strings. Give y as "
+            "an object array, for example np.asarray(y, dtype=object), with "
+            "the integer -1 for unlabelled rows."
+        )
     return np.zeros(y.shape[0], dtype=bool)  # strings, booleans: all labelled
 
 

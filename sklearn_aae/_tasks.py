@@ -28,7 +28,12 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from ._adversarial import AdversarialAutoencoder
 from ._data import _check_codes, _known_classes, _label_codes, _unlabelled_mask
@@ -70,7 +75,7 @@ class _ClassCodeMixin(TransformerMixin):
     def _fitted_heads(self):
         """``K`` of the fitted networks (from the stored architecture: the
         parameters may have been set anew since fit)."""
-        return self._architecture["code_width"] - self._fitted_n_components()
+        return self._fitted_code_width() - self._fitted_n_components()
 
     def _fitted_prior(self):
         prior = self.prior
@@ -132,7 +137,7 @@ class _ClassCodeMixin(TransformerMixin):
     def _set_class(self, codes, y):
         """Set the class block of full ``codes`` to the one-hot of the heads of
         ``y`` (``_heads_of``, the task's labels to heads), in place."""
-        K = self._n_heads()
+        K = self._fitted_heads()
         codes[:, :K] = np.eye(K, dtype=codes.dtype)[self._heads_of(y, len(codes))]
         return codes
 
@@ -251,7 +256,7 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
             declared=first and classes is not None,
         )
         if codes is None:
-            if first:
+            if before is None:  # (a first call without classes=)
                 raise ValueError(
                     f"{type(self).__name__} needs labelled rows to know its "
                     "classes, but every row of y is unlabelled (-1). Use "
@@ -284,13 +289,23 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
             raise ValueError(
                 f"y has {y.shape[0]} labels for {n_rows} rows; give one per row."
             )
-        heads = np.searchsorted(self.classes_, y)
-        heads = np.clip(heads, 0, len(self.classes_) - 1)
-        bad = self.classes_[heads] != y
+        try:
+            heads = np.searchsorted(self.classes_, y)
+        except TypeError:
+            # Labels that do not sort among the classes (int beside str): each
+            # one is looked up instead.
+            index = {c: k for k, c in enumerate(self.classes_.tolist())}
+            heads = np.array([index.get(v, -1) for v in y.tolist()], dtype=np.intp)
+            bad = heads < 0
+        else:
+            heads = np.clip(heads, 0, len(self.classes_) - 1)
+            bad = self.classes_[heads] != y
         if np.any(bad):
+            # (in order of appearance: labels of mixed types do not sort)
+            unknown = list(dict.fromkeys(y[bad].tolist()))
             raise ValueError(
-                f"y has labels {np.unique(y[bad]).tolist()[:10]} that are not "
-                f"in classes_ {self.classes_.tolist()[:10]}."
+                f"y has labels {unknown[:10]} that are not in classes_ "
+                f"{self.classes_.tolist()[:10]}."
             )
         return heads
 
@@ -337,8 +352,25 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         Returns
         -------
         score : float
+            A row whose label is ``-1`` counts as a wrong prediction (as for
+            ``LabelSpreading``), whatever the type of the classes.
         """
-        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+        y = column_or_1d(y)
+        y_pred = self.predict(X)
+        check_consistent_length(y, y_pred, sample_weight)
+        weights = _check_sample_weight(sample_weight, y_pred)
+        # Scored apart from the -1 rows: accuracy_score refuses -1 beside
+        # string labels (it sorts the labels of y and of the predictions).
+        labelled = ~_unlabelled_mask(y)
+        if not labelled.any():
+            return 0.0
+        correct = accuracy_score(
+            y[labelled],
+            y_pred[labelled],
+            normalize=False,
+            sample_weight=weights[labelled],
+        )
+        return float(correct / weights.sum())
 
     def predict(self, X):
         """The most probable class of each row.
@@ -361,6 +393,14 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
 
     def _n_heads(self):
         return self.n_clusters
+
+    def _architecture_signature(self, hidden):
+        # n_clusters first: a warm start refused for it names it, not the
+        # code's width that it changes.
+        return {
+            "n_clusters": self.n_clusters,
+            **super()._architecture_signature(hidden),
+        }
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils._testing import assert_allclose, assert_array_equal
 
-from sklearn_aae import GaussianPrior
+from sklearn_aae import GaussianPrior, LaplacePrior
 from sklearn_aae import _base as base_module
 from sklearn_aae import _data as data_module
 from sklearn_aae import _devices as devices_module
@@ -374,6 +374,21 @@ def test_fitted_model_reads_its_width_from_the_fit_not_from_parameters_set_since
     assert est.inverse_transform(Z).shape == (5, X_DIGITS.shape[1])
 
 
+@parametrize_factories
+def test_fitted_model_samples_and_scores_with_its_fitted_width_after_set_params(
+    make,
+):
+    # sample and score_samples drew codes of the new n_components from the
+    # fitted prior: a shape error in the decoder or the likelihood.
+    est = make(max_iter=2).fit(X_DIGITS)
+    expected = est.sample(3, random_state=0), est.score_samples(X_DIGITS[:5])
+    est.set_params(n_components=3)
+    assert_array_equal(est.sample(3, random_state=0), expected[0])
+    assert_array_equal(est.score_samples(X_DIGITS[:5]), expected[1])
+    del est._architecture["code_width"]  # a state written before it was kept
+    assert_array_equal(est.sample(3, random_state=0), expected[0])
+
+
 # --------------------------------------------------------------- bad input
 @parametrize_factories
 @pytest.mark.parametrize(
@@ -646,6 +661,20 @@ def test_fit_without_warm_start_starts_afresh(make):
     assert est.n_iter_ == 3
     assert len(est.loss_curve_) == 3
     assert_array_equal(est.transform(X_DIGITS), Z)
+
+
+@parametrize_factories
+def test_refused_warm_start_leaves_the_fitted_model_unchanged(make):
+    # The refusal came after prior_ was replaced by the new parameters':
+    # the fitted model then sampled and scored with another prior.
+    est = make(warm_start=True, max_iter=2).fit(X_DIGITS)
+    expected = est.sample(3, random_state=0), est.score_samples(X_DIGITS[:5])
+    est.set_params(hidden_layer_sizes=(4,), prior=LaplacePrior())
+    with pytest.raises(ValueError, match="hidden_layer_sizes changed"):
+        est.fit(X_DIGITS)
+    assert isinstance(est.prior_, GaussianPrior)
+    assert_array_equal(est.sample(3, random_state=0), expected[0])
+    assert_array_equal(est.score_samples(X_DIGITS[:5]), expected[1])
 
 
 @parametrize_factories

@@ -96,6 +96,32 @@ def test_fitted_task_model_ignores_widths_set_after_fit(est):
     assert est.inverse_transform(expected[0], est.predict(X)).shape == X.shape
 
 
+@pytest.mark.parametrize("est", [CLASSIFIERS[1], CLUSTERERS[0]], ids=ids)
+def test_fitted_task_model_samples_and_scores_with_its_fitted_widths(est):
+    # sample, score_samples and inverse_transform read n_components and
+    # n_clusters from the parameters: shape errors after set_params.
+    X, y = _blobs(60)
+    est = _fit(clone(est).set_params(max_iter=2), X, y)
+    label = est.predict(X[:1])[0]
+    expected = (
+        est.sample(3, random_state=0),
+        est.sample(3, random_state=0, y=label),
+        est.score_samples(X[:5]),
+        est.inverse_transform(est.transform(X[:5]), est.predict(X[:5])),
+    )
+    est.set_params(n_components=4)
+    if hasattr(est, "n_clusters"):
+        est.set_params(n_clusters=5)
+    got = (
+        est.sample(3, random_state=0),
+        est.sample(3, random_state=0, y=label),
+        est.score_samples(X[:5]),
+        est.inverse_transform(est.transform(X[:5]), est.predict(X[:5])),
+    )
+    for g, want in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g, want)
+
+
 # ------------------------------------------------------------------ classifier
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_learns_from_few_labels(est):
@@ -158,6 +184,23 @@ def test_classifier_samples_rows_of_the_chosen_class_with_shared_styles(est):
     assert clf.sample(4, random_state=0).shape == (4, X.shape[1])
 
 
+def test_classifier_names_labels_of_another_type_that_are_not_classes():
+    # Integers for string classes (or strings beside them) cannot be sorted
+    # among the classes: a TypeError from comparing str with int came out.
+    X, y = _blobs(60)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    clf = _fit(MMDAutoencoderClassifier(max_iter=1, **FAST), X, names)
+    with pytest.raises(ValueError, match=r"labels \[0\] that are not in classes_"):
+        clf.sample(3, y=0)
+    with pytest.raises(ValueError, match=r"labels \[1\] that are not in classes_"):
+        clf.inverse_transform(clf.transform(X[:2]), np.array(["a", 1], dtype=object))
+    Z = clf.transform(X[:2])
+    np.testing.assert_array_equal(
+        clf.inverse_transform(Z, np.array(["a", "b"], dtype=object)),
+        clf.inverse_transform(Z, ["a", "b"]),
+    )
+
+
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=ids)
 def test_classifier_refuses_unlabelled_only_one_class_and_continuous_y(est):
     X, y = _blobs(60)
@@ -169,6 +212,19 @@ def test_classifier_refuses_unlabelled_only_one_class_and_continuous_y(est):
         clone(est).fit(X, np.where(y == 0, 0, -1))
     with pytest.raises(ValueError, match="Unknown label type"):
         clone(est).fit(X, np.linspace(0, 1, 60))
+
+
+def test_classifier_refuses_the_string_minus_one_a_list_makes_of_unlabelled_rows():
+    # NumPy turns ["a", "b", -1] into strings, "-1" among them: it was taken
+    # for a class of its own (a fourth head) instead of an unlabelled row.
+    X, y = _blobs(60)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    y_list = [name if i % 3 else -1 for i, name in enumerate(names)]
+    clf = MMDAutoencoderClassifier(max_iter=1, **FAST)
+    with pytest.raises(ValueError, match="string '-1'.*dtype=object"):
+        clf.fit(X, y_list)
+    fitted = _fit(clf, X, np.array(y_list, dtype=object))
+    assert fitted.classes_.tolist() == ["a", "b", "c"]
 
 
 def test_classifier_refuses_a_prior_that_cannot_be_a_style():
@@ -214,6 +270,19 @@ def test_classifier_partial_fit_takes_the_classes_at_the_first_call():
     assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
 
 
+def test_classifier_partial_fit_first_block_may_be_unlabelled_given_classes():
+    # classes= tells the classes, so a stream may start with unlabelled rows:
+    # this was refused as "needs labelled rows to know its classes".
+    X, y = _blobs(90)
+    clf = MMDAutoencoderClassifier(**FAST)
+    clf.partial_fit(X[:45], np.full(45, -1), classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    clf.partial_fit(X[45:], y[45:])
+    assert clf.n_iter_ == 2 and clf.predict_proba(X).shape == (90, 3)
+    with pytest.raises(ValueError, match="every row of y is unlabelled"):
+        MMDAutoencoderClassifier(**FAST).partial_fit(X, np.full(90, -1))
+
+
 def test_classifier_partial_fit_refuses_labels_outside_the_declared_classes():
     # At the first call, the error names the classes given, not an earlier fit.
     X, y = _blobs(90)
@@ -242,6 +311,24 @@ def test_classifier_score_is_accuracy_and_score_samples_the_likelihood(est):
     assert clf.score(X, y) == np.mean(clf.predict(X) == y)
     ll = clf.score_samples(X[:10])
     assert ll.shape == (10,) and np.all(np.isfinite(ll))
+
+
+def test_classifier_score_counts_unlabelled_rows_wrong_with_string_classes():
+    # As documented (user guide, "Classifier"): a -1 row of y counts as a
+    # wrong prediction. With string classes, accuracy_score refused y mixing
+    # strings with -1 (a TypeError from sorting them).
+    X, y = _blobs(60)
+    names = np.array(["c", "a", "b"], dtype=object)[y]
+    clf = _fit(MMDAutoencoderClassifier(max_iter=2, **FAST), X, names)
+    y_semi = np.where(np.arange(60) % 3 == 0, names, -1).astype(object)
+    hits = clf.predict(X) == names
+    assert clf.score(X, y_semi) == np.sum(hits & (y_semi != -1)) / 60
+    weights = np.linspace(0.5, 2.0, 60)
+    np.testing.assert_allclose(
+        clf.score(X, y_semi, sample_weight=weights),
+        np.sum(weights * (hits & (y_semi != -1))) / weights.sum(),
+    )
+    assert clf.score(X, names) == np.mean(hits)
 
 
 def test_supervised_weight_drives_the_labelled_rows():
@@ -333,6 +420,16 @@ def test_clusterer_probabilities_are_renormalised_over_the_found_clusters():
     np.testing.assert_allclose(P[:30], np.tile([6 / 7, 1 / 7], (30, 1)))
     np.testing.assert_allclose(P[30:], np.tile([1 / 7, 6 / 7], (30, 1)))
     np.testing.assert_array_equal(km.predict(X), np.repeat([0, 1], 30))
+
+
+def test_clusterer_warm_start_names_a_changed_n_clusters():
+    # The refusal named the internal code_width ("changed from 5 to 6").
+    X, _ = _blobs(60)
+    km = _fit(
+        MMDAutoencoderClustering(n_clusters=3, max_iter=1, warm_start=True, **FAST), X
+    )
+    with pytest.raises(ValueError, match="n_clusters changed from 3 to 4"):
+        km.set_params(n_clusters=4).fit(X)
 
 
 def test_clusterer_ignores_y():
