@@ -643,7 +643,7 @@ MUTATIONS = [
     Mutation(
         "fitted_heads_read_from_parameters",
         "sklearn_aae/_tasks.py",
-        'return self._architecture["code_width"] - self._fitted_n_components()',
+        "return self._fitted_code_width() - self._fitted_n_components()",
         "return self._n_heads()",
         "a fitted task model reads n_clusters as set after fit",
         _first("tests/test_tasks.py"),
@@ -655,6 +655,39 @@ MUTATIONS = [
         "return self.n_components",
         "a fitted model reads n_components as set after fit (names, inverse_transform)",
         _first("tests/test_base.py"),
+    ),
+    Mutation(
+        "set_class_reads_parameter_heads",
+        "sklearn_aae/_tasks.py",
+        "K = self._fitted_heads()\n        codes[:, :K]",
+        "K = self._n_heads()\n        codes[:, :K]",
+        "inverse_transform and sample(y=...) write the one-hot over the style "
+        "after set_params(n_clusters=...)",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "tensor_prior_reads_parameter_width",
+        "sklearn_aae/_base.py",
+        "return tensor_prior(self.prior_, self._fitted_code_width(), device)",
+        "return tensor_prior(self.prior_, self._code_width(), device)",
+        "sample and score_samples use n_components as set after fit",
+        _first("tests/test_base.py"),
+    ),
+    Mutation(
+        "refused_warm_start_keeps_the_new_prior",
+        "sklearn_aae/_base.py",
+        "self.device_, self.prior_ = previous_device, previous_prior",
+        "pass",
+        "a refused warm start leaves the prior of the new parameters",
+        _first("tests/test_base.py"),
+    ),
+    Mutation(
+        "string_minus_one_is_a_class",
+        "sklearn_aae/_data.py",
+        'if y.dtype.kind in "US" and np.any(',
+        "if False and np.any(",
+        "['a', -1] made strings: the unlabelled rows silently a class '-1'",
+        TASK_TESTS,
     ),
     Mutation(
         "batch_statistics_over_both_batches",
