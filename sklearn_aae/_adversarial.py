@@ -247,8 +247,8 @@ class AdversarialAutoencoder(BaseAutoencoder):
         vertex of a categorical block, so the encoder can collapse onto one
         (mode collapse); with the batch's statistics it can. Measured on digits
         for the adversarial clusterer, which turns it on by default (see the
-        user guide). Needs ``discriminator_blocks='joint'`` (a ``ValueError``
-        with ``'separate'`` and a product prior).
+        user guide). With ``discriminator_blocks='separate'``, each block's
+        discriminator reads its own coordinates' statistics.
     instance_noise : float, default=0.0
         Standard deviation of Gaussian noise added to every discriminator input
         during training (codes and prior samples alike); it smooths the game when
@@ -437,17 +437,18 @@ class AdversarialAutoencoder(BaseAutoencoder):
             # The CPU generator only: torch.manual_seed would also reseed GPUs.
             torch.default_generator.manual_seed(seed + 1)
             widths = architecture.get("discriminator_block_widths")
+            # (the batch's mean and standard deviation beside each code)
+            statistics = bool(architecture.get("discriminator_batch_statistics"))
             if widths:
                 discriminator = BlockDiscriminator(
                     widths,
                     architecture["discriminator_label_inputs"],
                     architecture["discriminator_hidden_layer_sizes"],
                     architecture["activation"],
+                    batch_statistics=statistics,
                 )
             else:
                 width = architecture.get("code_width", architecture["n_components"])
-                # (the batch's mean and standard deviation beside each code)
-                statistics = architecture.get("discriminator_batch_statistics")
                 discriminator = make_mlp(
                     width * (3 if statistics else 1)
                     + architecture["discriminator_label_inputs"],
@@ -503,13 +504,6 @@ class AdversarialAutoencoder(BaseAutoencoder):
         """The blocks' widths for separate discriminators, or None for one."""
         widths = tuple(int(width) for width, _ in self._heads())
         if self.discriminator_blocks == "separate" and len(widths) > 1:
-            if self.discriminator_batch_statistics:
-                raise ValueError(
-                    "discriminator_batch_statistics=True needs one discriminator "
-                    "for the whole code (discriminator_blocks='joint'); the "
-                    "separate discriminators of a product prior's blocks do not "
-                    "read batch statistics."
-                )
             return widths
         return None
 

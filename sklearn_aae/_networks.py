@@ -87,6 +87,11 @@ class BlockDiscriminator(nn.Module):
         Columns after the code that every block's network also reads.
     hidden_layer_sizes : sequence of int
     activation : str
+    batch_statistics : bool, default=False
+        The input holds, after the code, the batch's mean and then its
+        standard deviation per coordinate (two more code widths, before the
+        label inputs): each block's network then also reads its own
+        coordinates' mean and standard deviation.
 
     Examples
     --------
@@ -96,24 +101,42 @@ class BlockDiscriminator(nn.Module):
     torch.Size([4, 2])
     """
 
-    def __init__(self, widths, n_label_inputs, hidden_layer_sizes, activation):
+    def __init__(
+        self,
+        widths,
+        n_label_inputs,
+        hidden_layer_sizes,
+        activation,
+        batch_statistics=False,
+    ):
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
         self.code_width = sum(self.widths)
         self.n_label_inputs = int(n_label_inputs)
+        # The code, then (with batch statistics) its mean and its std.
+        self.n_parts = 3 if batch_statistics else 1
         self.nets = nn.ModuleList(
-            make_mlp(w + self.n_label_inputs, hidden_layer_sizes, 1, activation)
+            make_mlp(
+                self.n_parts * w + self.n_label_inputs,
+                hidden_layer_sizes,
+                1,
+                activation,
+            )
             for w in self.widths
         )
 
     def forward(self, x):
-        labels = x[:, self.code_width :]
+        cw = self.code_width
+        labels = x[:, self.n_parts * cw :]
         logits, start = [], 0
         for width, net in zip(self.widths, self.nets, strict=True):
-            part = x[:, start : start + width]
+            columns = [
+                x[:, part * cw + start : part * cw + start + width]
+                for part in range(self.n_parts)
+            ]
             if self.n_label_inputs:
-                part = torch.cat([part, labels], dim=1)
-            logits.append(net(part))
+                columns.append(labels)
+            logits.append(net(torch.cat(columns, dim=1)))
             start += width
         return torch.cat(logits, dim=1)
 

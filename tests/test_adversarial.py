@@ -312,12 +312,36 @@ def test_batch_statistics_sharpen_the_clusters():
     assert ari[True] > ari[False], ari
 
 
-def test_batch_statistics_need_one_discriminator():
-    with pytest.raises(ValueError, match="discriminator_blocks='joint'"):
-        _fit(
-            prior=PRODUCT,
-            n_components=7,
-            discriminator_blocks="separate",
-            discriminator_batch_statistics=True,
-            max_iter=1,
-        )
+def test_separate_discriminators_read_their_own_blocks_batch_statistics():
+    est = _fit(
+        prior=PRODUCT,
+        n_components=7,
+        discriminator_blocks="separate",
+        discriminator_batch_statistics=True,
+        max_iter=2,
+    )
+    assert np.isfinite(est.loss_curve_).all()
+    disc = est.discriminator_
+    # each block: its columns, their batch mean and their batch std
+    assert [net[0].in_features for net in disc.nets] == [9, 6, 6]
+    reg = est._make_regularizer(tensor_prior(est.prior_, 7), torch.Generator())
+    Z = torch.randn(16, 7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = disc(reg._inputs(Z, None, noisy=False))
+        shifted = Z.clone()
+        shifted[:, 5:] += 1.0  # the style block only: its values and its mean
+        after = disc(reg._inputs(shifted, None, noisy=False))
+        spread = Z.clone()
+        spread[:, 5:] *= 3.0  # the style block's spread too
+        wider = disc(reg._inputs(spread, None, noisy=False))
+    assert logits.shape == (16, 3)
+    torch.testing.assert_close(after[:, :2], logits[:, :2])
+    torch.testing.assert_close(wider[:, :2], logits[:, :2])
+    assert not torch.allclose(after[:, 2], logits[:, 2])
+    # the style's discriminator sees the batch's mean, not only the rows: the
+    # same rows in a batch whose mean differs get other logits
+    net = disc.nets[2]
+    row = torch.cat([Z[:1, 5:], torch.zeros(1, 2), torch.ones(1, 2)], dim=1)
+    moved = torch.cat([Z[:1, 5:], torch.ones(1, 2), torch.ones(1, 2)], dim=1)
+    with torch.no_grad():
+        assert not torch.allclose(net(row), net(moved))
