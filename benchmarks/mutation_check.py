@@ -657,6 +657,14 @@ MUTATIONS = [
         _first("tests/test_base.py"),
     ),
     Mutation(
+        "block_discriminators_read_the_code_for_statistics",
+        "sklearn_aae/_networks.py",
+        "x[:, part * cw + start : part * cw + start + width]",
+        "x[:, start : start + width]",
+        "separate discriminators read their code three times, not its batch statistics",
+        _first("tests/test_adversarial.py"),
+    ),
+    Mutation(
         "set_class_reads_parameter_heads",
         "sklearn_aae/_tasks.py",
         "K = self._fitted_heads()\n        codes[:, :K]",

@@ -338,10 +338,14 @@ def test_separate_discriminators_read_their_own_blocks_batch_statistics():
     torch.testing.assert_close(after[:, :2], logits[:, :2])
     torch.testing.assert_close(wider[:, :2], logits[:, :2])
     assert not torch.allclose(after[:, 2], logits[:, 2])
-    # the style's discriminator sees the batch's mean, not only the rows: the
-    # same rows in a batch whose mean differs get other logits
-    net = disc.nets[2]
-    row = torch.cat([Z[:1, 5:], torch.zeros(1, 2), torch.ones(1, 2)], dim=1)
-    moved = torch.cat([Z[:1, 5:], torch.ones(1, 2), torch.ones(1, 2)], dim=1)
+    # each block's network reads its own block's statistics (columns 7-13:
+    # the means, 14-20: the stds), and no other block's
+    inputs = reg._inputs(Z, None, noisy=False)
     with torch.no_grad():
-        assert not torch.allclose(net(row), net(moved))
+        for columns, block in [([7, 8, 9], 0), ([12, 13], 2), ([19, 20], 2)]:
+            moved = inputs.clone()
+            moved[:, columns] += 1.0
+            out = disc(moved)
+            others = [b for b in range(3) if b != block]
+            torch.testing.assert_close(out[:, others], logits[:, others])
+            assert not torch.allclose(out[:, block], logits[:, block])
