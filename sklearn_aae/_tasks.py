@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
 from ._adversarial import AdversarialAutoencoder
 from ._data import _check_codes, _known_classes, _label_codes, _unlabelled_mask
 from ._mmd import MMDAutoencoder
+from ._utils import _check_n_samples, _seed_from
 from .priors import (
     BasePrior,
     CategoricalPrior,
@@ -474,6 +475,38 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
                 f" (n_clusters_), got {np.unique(y).tolist()[:10]}."
             )
         return self.cluster_heads_[y]
+
+    def sample(self, n_samples=1, random_state=None, y=None):
+        """Generate rows: decode prior styles with given or drawn clusters.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draw of the styles (and of the clusters when ``y`` is
+            None). The same int gives the same styles whatever ``y``.
+        y : int or array-like of shape (n_samples,), default=None
+            The cluster (in ``0..n_clusters_ - 1``) of every row, or of each
+            row. None draws the clusters uniformly among the found ones: a
+            head that holds no training row was never decoded in training, so
+            it is never drawn.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Decoder outputs (means of p(x|z)), float64.
+        """
+        if y is None:
+            check_is_fitted(self, "cluster_heads_")
+            n_samples = _check_n_samples(n_samples)
+            if isinstance(random_state, Integral):
+                # a stream of its own: the styles keep the int's own stream
+                rng = np.random.default_rng([int(random_state), 1])
+            else:
+                random_state = check_random_state(random_state)
+                rng = np.random.default_rng(_seed_from(random_state))
+            y = rng.integers(self.n_clusters_, size=n_samples)
+        return super().sample(n_samples, random_state, y=y)
 
     def predict_proba(self, X):
         """The probability of each found cluster: the class block, q(y|x),

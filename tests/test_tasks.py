@@ -541,3 +541,27 @@ def test_consistency_is_part_of_the_clusterers_objective():
     assert "consistency" not in off.history_
     # deterministic: the noise is drawn from the fit's own generator
     np.testing.assert_array_equal(_fit(clone(on), X).labels_, on.labels_)
+
+
+@pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
+def test_clusterer_samples_only_the_clusters_it_found(est, monkeypatch):
+    # Heads that hold no training row were never decoded in training: sample
+    # without y draws among the found clusters, not from every head.
+    X, _ = _blobs()
+    clu = _fit(clone(est).set_params(n_clusters=8), X)
+    assert clu.n_clusters_ < 8  # the precondition: some heads are empty
+    decoded = []
+    original = clu._decode
+    monkeypatch.setattr(
+        clu,
+        "_decode",
+        lambda codes, dtype: decoded.append(codes) or original(codes, dtype),
+    )
+    rows = clu.sample(400, random_state=0)
+    heads = np.argmax(decoded[-1][:, :8], axis=1)
+    assert set(heads) == set(clu.cluster_heads_)
+    assert rows.shape == (400, X.shape[1])
+    # reproducible, and an int seed gives the styles that y= gives
+    np.testing.assert_array_equal(rows, clu.sample(400, random_state=0))
+    drawn = np.searchsorted(clu.cluster_heads_, heads)
+    np.testing.assert_array_equal(rows, clu.sample(400, random_state=0, y=drawn))
