@@ -268,7 +268,8 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
         if first and len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in "
-                f"the data, but the data contain only one class: {classes[0]!r}."
+                "the data, but the data contain only one class: "
+                f"{classes.tolist()[0]!r}."
             )
         self.classes_ = classes
         return codes

@@ -565,3 +565,9 @@ def test_clusterer_samples_only_the_clusters_it_found(est, monkeypatch):
     np.testing.assert_array_equal(rows, clu.sample(400, random_state=0))
     drawn = np.searchsorted(clu.cluster_heads_, heads)
     np.testing.assert_array_equal(rows, clu.sample(400, random_state=0, y=drawn))
+
+
+def test_classifier_one_class_error_names_the_label_plainly():
+    X, _ = _blobs(60)
+    with pytest.raises(ValueError, match=r"only one class: 0\.$"):
+        _fit(MMDAutoencoderClassifier(max_iter=1, **FAST), X, np.zeros(60, dtype=int))
