@@ -520,20 +520,20 @@ class _Data:
     For training, dense in-memory arrays become one float32 tensor on the
     training device and batches are index slices of it. Sparse matrices and
     memory-mapped arrays stay where they are: each batch is gathered on the host
-    (rows in sorted order, for locality), densified, cast to float32 and copied
-    to the device. Dense arrays whose float32 copy (with the labels) would take
-    more than ``_DEVICE_DATA_SHARE`` of the device's free memory
-    (:func:`_fits_on_device`) are streamed the same way, their rows gathered in
-    the batch's own order, so that training sees the same batches as from the
-    whole copy; ``too_large`` then holds ``(bytes needed, bytes free)``.
-    With ``stream=True`` (inference) dense arrays are streamed too, a chunk at a
-    time, so that neither a whole float32 copy on the host nor the whole array
-    on the GPU is ever made.
+    (its rows read in sorted order, for locality), densified, cast to float32,
+    copied to the device and put back in the batch's own order, so that
+    training sees the same batches, row for row, as from a dense array (per-row
+    noise falls on the same rows). Dense arrays whose float32 copy (with the
+    labels) would take more than ``_DEVICE_DATA_SHARE`` of the device's free
+    memory (:func:`_fits_on_device`) are streamed the same way, their rows
+    gathered in the batch's own order; ``too_large`` then holds ``(bytes
+    needed, bytes free)``. With ``stream=True`` (inference) dense arrays are
+    streamed too, a chunk at a time, so that neither a whole float32 copy on
+    the host nor the whole array on the GPU is ever made.
 
     Labels ``y`` (one per row, or None) travel with their rows: ``batch(idx)``
-    gathers both with the same indices, so a streamed batch, whose indices are
-    sorted, keeps each row with its own label. They are small, so they always
-    live on the device as one tensor.
+    gathers both with the same indices, in the batch's order. They are small,
+    so they always live on the device as one tensor.
 
     Parameters
     ----------
@@ -550,7 +550,7 @@ class _Data:
         self.device = device
         self.n = X.shape[0]
         y = _label_array(y)
-        # Sparse and memory-mapped rows are gathered in sorted order.
+        # Sparse and memory-mapped rows are read in sorted order.
         self._sorted = sparse.issparse(X) or _is_memory_mapped(X)
         self.streamed = stream or self._sorted
         self.too_large = None
@@ -590,8 +590,15 @@ class _Data:
         """
         if self.streamed:
             idx = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
-            idx = np.sort(idx) if self._sorted else idx
-            xb = self._rows_to_device(self.X[idx])
+            if self._sorted:
+                # Read in sorted order (locality), returned in the batch's own:
+                # per-row noise (a Gaussian encoder's draws, the consistency
+                # term's) then falls on the rows the dense path gives it.
+                order = np.argsort(idx, kind="stable")
+                xb = self._rows_to_device(self.X[idx[order]])
+                xb = xb[torch.as_tensor(np.argsort(order), device=self.device)]
+            else:
+                xb = self._rows_to_device(self.X[idx])
         else:
             xb = self.X.index_select(0, idx)
         if self.y is None:

@@ -541,3 +541,34 @@ def test_consistency_is_part_of_the_clusterers_objective():
     assert "consistency" not in off.history_
     # deterministic: the noise is drawn from the fit's own generator
     np.testing.assert_array_equal(_fit(clone(on), X).labels_, on.labels_)
+
+
+def _memmap(X, tmp_path):
+    """A read-only memory map of ``X``."""
+    path = tmp_path / "X.dat"
+    writable = np.memmap(path, dtype=X.dtype, mode="w+", shape=X.shape)
+    writable[:] = X
+    writable.flush()
+    del writable
+    return np.memmap(path, dtype=X.dtype, mode="r", shape=X.shape)
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS + CLUSTERERS, ids=ids)
+@pytest.mark.parametrize("kind", ["csr", "memmap"])
+def test_task_estimators_fit_streamed_input_as_the_dense_array(est, kind, tmp_path):
+    # Streamed rows are read in sorted order but trained in the batch's own
+    # order: the per-row noise of the consistency term falls on the same rows,
+    # so the model is the dense array's.
+    X, y = _blobs(96)
+    y = _semi(y, 5)
+    X_kind = sp.csr_matrix(X) if kind == "csr" else _memmap(X, tmp_path)
+    est = clone(est).set_params(max_iter=2, consistency_weight=1.0)
+    dense = _fit(est, X, y)
+    streamed = _fit(est, X_kind, y)
+    np.testing.assert_allclose(streamed.loss_curve_, dense.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(
+        streamed.transform(X_kind), dense.transform(X), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        streamed.predict_proba(X_kind), dense.predict_proba(X), atol=1e-5
+    )
