@@ -203,6 +203,39 @@ def _no_dask_ml_placeholder(y):
     return y
 
 
+def _refuse_missing_labels(labels, name="y"):
+    """A ValueError when ``labels`` hold NaN or None: a missing label is no class.
+
+    Examples
+    --------
+    >>> _refuse_missing_labels(np.array(["a", "b"]))
+    >>> try:
+    ...     _refuse_missing_labels(np.array([0.0, np.nan]))
+    ... except ValueError as exc:
+    ...     print(str(exc).split(":")[0])
+    y has 1 missing labels (NaN or None)
+    """
+
+    def missing(v):
+        try:
+            return v is None or bool(v != v)
+        except (TypeError, ValueError):  # pandas.NA: no truth value
+            return True
+
+    if labels.dtype.kind == "f":
+        n_missing = int(np.count_nonzero(np.isnan(labels)))
+    elif labels.dtype == object:
+        n_missing = sum(missing(v) for v in labels.tolist())
+    else:
+        return
+    if n_missing:
+        raise ValueError(
+            f"{name} has {n_missing} missing labels (NaN or None): a missing "
+            "label is not a class. Give every row a label (-1 marks an "
+            "unlabelled row where the estimator takes them)."
+        )
+
+
 def _declared_classes(classes, n_classes, prior_name="the prior"):
     """``partial_fit``'s ``classes`` as the ``classes_`` they stand for.
 
@@ -221,6 +254,7 @@ def _declared_classes(classes, n_classes, prior_name="the prior"):
     if classes.size == 0:
         raise ValueError("classes must hold at least one class, got none.")
     if n_classes == "any":
+        _refuse_missing_labels(classes, "classes")
         try:
             return np.unique(classes)
         except TypeError as exc:
@@ -391,6 +425,8 @@ def _label_codes(y, n_classes, classes=None, prior_name="the prior", declared=Fa
     ([1, 0, 1], ['a', 'b'])
     """
     y = column_or_1d(y, warn=True)
+    if n_classes == "any":
+        _refuse_missing_labels(y)
     unlabelled = _unlabelled_mask(y)
     if unlabelled.all():
         return None, classes
