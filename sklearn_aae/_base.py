@@ -1021,7 +1021,15 @@ class BaseAutoencoder(
             state["device_"] = torch.device(state["device_"])
         super().__setstate__(state)
         if weights is not None:
-            modules = self._build_modules(self._architecture, seed=0)
+            self._check_stored_attributes()
+            try:
+                modules = self._build_modules(self._architecture, seed=0)
+            except KeyError as exc:
+                raise ValueError(
+                    f"The stored architecture of this {type(self).__name__} "
+                    f"lacks {exc} (the state is damaged, was edited, or is "
+                    "another estimator's)."
+                ) from None
             for name, module in modules.items():
                 if name not in weights:
                     raise ValueError(
@@ -1029,6 +1037,13 @@ class BaseAutoencoder(
                         f"weights for {name} (it has {sorted(weights)})."
                     )
                 setattr(self, name, load_arrays(module, weights[name], name))
+            unknown = sorted(set(weights) - set(modules))
+            if unknown:
+                raise ValueError(
+                    f"The stored state of this {type(self).__name__} has "
+                    f"weights for {', '.join(unknown)}, which it does not have "
+                    "(the state is another estimator's, or was edited)."
+                )
         device = getattr(self, "device_", None)
         if device is not None and device.type != "cpu":
             try:
@@ -1042,6 +1057,52 @@ class BaseAutoencoder(
         for name, arrays in optimizers.items():
             optimizer = self._make_optimizer(name)
             setattr(self, name, load_optimizer_arrays(optimizer, arrays, name))
+
+    def _check_stored_attributes(self):
+        """Refuse a loaded fitted state that lacks what the model needs.
+
+        Its parameters, the architecture and the fitted attributes that
+        inference reads; with a :class:`~sklearn_aae.priors.ConditionalPrior`,
+        the classes, their weights and learned scales too, with one entry per
+        class the architecture records (without ``prior_scales_``, ``sample``
+        and ``score_samples`` would silently use the unfitted base prior).
+        """
+        name = type(self).__name__
+        needed = [
+            *self._get_param_names(),
+            "_architecture",
+            "n_features_in_",
+            "device_",
+            "prior_",
+            "noise_variance_",
+        ]
+        architecture = getattr(self, "_architecture", None)
+        n_classes = None
+        if isinstance(architecture, dict):
+            n_classes = architecture.get("conditional_prior_classes")
+        if n_classes is not None:
+            needed += ["classes_", "prior_weights_", "prior_scales_"]
+        missing = [key for key in needed if not hasattr(self, key)]
+        if missing:
+            raise ValueError(
+                f"The stored state of this {name} lacks {missing} (the state is "
+                "damaged or was edited)."
+            )
+        if n_classes is None:
+            return
+        shapes = {
+            "classes_": (n_classes,),
+            "prior_weights_": (n_classes,),
+            "prior_scales_": (n_classes, architecture.get("n_components")),
+        }
+        for key, shape in shapes.items():
+            if np.shape(getattr(self, key)) != shape:
+                raise ValueError(
+                    f"The stored {key} has shape {np.shape(getattr(self, key))}, "
+                    f"but this {name} was fitted with a ConditionalPrior of "
+                    f"{n_classes} classes: expected {shape} (the state is "
+                    "damaged or was edited)."
+                )
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()
