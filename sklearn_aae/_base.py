@@ -734,14 +734,28 @@ class BaseAutoencoder(
                 run.good_state = run.best_state = None
                 torch.cuda.empty_cache()
 
+    # What validating the training data sets, before any training.
+    _validated_attributes = ("n_features_in_", "feature_names_in_", "classes_")
+
     def _validate_input(self, X, y, reset, classes=None):
         """The training rows (at least 2) and their labels' codes (or None).
 
         See :meth:`_encode_labels` for what becomes of ``y`` (and ``classes``).
+        Refused data leave the attributes that validation sets as they were,
+        so that a refused fit leaves a fitted model intact.
         """
-        X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
-        y = self._encode_labels(_check_labels(y, X.shape[0]), reset, classes)
-        self._check_labels_for_prior(y)
+        before = {
+            k: vars(self)[k] for k in self._validated_attributes if k in vars(self)
+        }
+        try:
+            X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
+            y = self._encode_labels(_check_labels(y, X.shape[0]), reset, classes)
+            self._check_labels_for_prior(y)
+        except Exception:
+            for k in self._validated_attributes:
+                self.__dict__.pop(k, None)
+            self.__dict__.update(before)
+            raise
         return X, y
 
     def _encode_labels(self, y, reset, classes=None):
