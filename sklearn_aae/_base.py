@@ -36,6 +36,7 @@ from ._data import (
     _label_codes,
     _n_batches,
     _no_dask_ml_placeholder,
+    _output_dtype,
     _stratified_split,
     _validate_rows,
 )
@@ -1141,7 +1142,7 @@ class BaseAutoencoder(
         X = _validate_rows(self, X)
         data = _Data(X, self.device_, stream=True)
         out = [self.encoder_.mean(xb).cpu() for xb in data.chunks()]
-        return torch.cat(out).numpy().astype(X.dtype, copy=False)
+        return torch.cat(out).numpy().astype(_output_dtype(X), copy=False)
 
     @torch.no_grad()
     def _decode(self, Z, dtype):

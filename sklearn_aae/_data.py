@@ -146,18 +146,33 @@ def _check_memmap_values(X, chunk_bytes=64 * 2**20):
             _release_pages(mapping)
 
 
+def _output_dtype(X):
+    """The dtype of the outputs for the validated rows ``X``: float32 or float64
+    as ``X``, float64 for other dtypes (an integer memory map).
+
+    Examples
+    --------
+    >>> _output_dtype(np.zeros(1, np.float32)), _output_dtype(np.zeros(1, np.uint8))
+    (dtype('float32'), dtype('float64'))
+    """
+    return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
 def _validate_rows(estimator, X, reset=False, **kwargs):
     """``validate_data``, then a check that float32 training can hold X.
 
     A memory-mapped X is checked a chunk at a time, releasing the pages read,
-    so that validation does not pull the whole file into memory.
+    so that validation does not pull the whole file into memory; it keeps its
+    dtype (an integer map is cast to float32 a batch at a time when it is
+    streamed, never converted whole).
     """
     mapped = isinstance(X, np.ndarray) and _is_memory_mapped(X)
+    keep = mapped and X.dtype.kind in "biuf"
     X = validate_data(
         estimator,
         X,
         accept_sparse=["csr", "csc"],
-        dtype=[np.float64, np.float32],
+        dtype=None if keep else [np.float64, np.float32],
         reset=reset,
         ensure_all_finite=not mapped,
         **kwargs,

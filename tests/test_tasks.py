@@ -572,3 +572,33 @@ def test_task_estimators_fit_streamed_input_as_the_dense_array(est, kind, tmp_pa
     np.testing.assert_allclose(
         streamed.predict_proba(X_kind), dense.predict_proba(X), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("est", [CLASSIFIERS[0], CLUSTERERS[0]], ids=ids)
+def test_task_estimators_stream_an_integer_memmap_without_a_whole_copy(
+    est, tmp_path, monkeypatch
+):
+    # Validation used to convert an integer memory map (uint8 images, say)
+    # into a float64 array in memory, eight times the file's size.
+    import sklearn_aae._base as base_module
+    from sklearn_aae._data import _Data, _is_memory_mapped
+
+    X, y = _blobs(96)
+    X = np.round((X - X.min()) * 40).astype(np.uint8)
+    X_mm = _memmap(X, tmp_path)
+    mapped = []
+
+    class SpyData(_Data):
+        def __init__(self, X, device, **kwargs):
+            super().__init__(X, device, **kwargs)
+            mapped.append(_is_memory_mapped(self.X))
+
+    monkeypatch.setattr(base_module, "_Data", SpyData)
+    est = clone(est).set_params(max_iter=2)
+    streamed = _fit(est, X_mm, _semi(y, 5))
+    Z = streamed.transform(X_mm)
+    assert len(mapped) >= 2 and all(mapped)  # fit, transform
+    assert Z.dtype == np.float64
+    dense = _fit(est, X.astype(np.float64), _semi(y, 5))
+    np.testing.assert_allclose(Z, dense.transform(X.astype(np.float64)), atol=1e-5)
+    np.testing.assert_array_equal(streamed.predict(X_mm), dense.predict(X))
