@@ -36,6 +36,7 @@ from ._data import (
     _label_codes,
     _n_batches,
     _no_dask_ml_placeholder,
+    _output_dtype,
     _stratified_split,
     _validate_rows,
 )
@@ -734,14 +735,28 @@ class BaseAutoencoder(
                 run.good_state = run.best_state = None
                 torch.cuda.empty_cache()
 
+    # What validating the training data sets, before any training.
+    _validated_attributes = ("n_features_in_", "feature_names_in_", "classes_")
+
     def _validate_input(self, X, y, reset, classes=None):
         """The training rows (at least 2) and their labels' codes (or None).
 
         See :meth:`_encode_labels` for what becomes of ``y`` (and ``classes``).
+        Refused data leave the attributes that validation sets as they were,
+        so that a refused fit leaves a fitted model intact.
         """
-        X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
-        y = self._encode_labels(_check_labels(y, X.shape[0]), reset, classes)
-        self._check_labels_for_prior(y)
+        before = {
+            k: vars(self)[k] for k in self._validated_attributes if k in vars(self)
+        }
+        try:
+            X = _validate_rows(self, X, reset=reset, ensure_min_samples=2)
+            y = self._encode_labels(_check_labels(y, X.shape[0]), reset, classes)
+            self._check_labels_for_prior(y)
+        except Exception:
+            for k in self._validated_attributes:
+                self.__dict__.pop(k, None)
+            self.__dict__.update(before)
+            raise
         return X, y
 
     def _encode_labels(self, y, reset, classes=None):
@@ -1021,7 +1036,15 @@ class BaseAutoencoder(
             state["device_"] = torch.device(state["device_"])
         super().__setstate__(state)
         if weights is not None:
-            modules = self._build_modules(self._architecture, seed=0)
+            self._check_stored_attributes()
+            try:
+                modules = self._build_modules(self._architecture, seed=0)
+            except KeyError as exc:
+                raise ValueError(
+                    f"The stored architecture of this {type(self).__name__} "
+                    f"lacks {exc} (the state is damaged, was edited, or is "
+                    "another estimator's)."
+                ) from None
             for name, module in modules.items():
                 if name not in weights:
                     raise ValueError(
@@ -1029,6 +1052,13 @@ class BaseAutoencoder(
                         f"weights for {name} (it has {sorted(weights)})."
                     )
                 setattr(self, name, load_arrays(module, weights[name], name))
+            unknown = sorted(set(weights) - set(modules))
+            if unknown:
+                raise ValueError(
+                    f"The stored state of this {type(self).__name__} has "
+                    f"weights for {', '.join(unknown)}, which it does not have "
+                    "(the state is another estimator's, or was edited)."
+                )
         device = getattr(self, "device_", None)
         if device is not None and device.type != "cpu":
             try:
@@ -1042,6 +1072,52 @@ class BaseAutoencoder(
         for name, arrays in optimizers.items():
             optimizer = self._make_optimizer(name)
             setattr(self, name, load_optimizer_arrays(optimizer, arrays, name))
+
+    def _check_stored_attributes(self):
+        """Refuse a loaded fitted state that lacks what the model needs.
+
+        Its parameters, the architecture and the fitted attributes that
+        inference reads; with a :class:`~sklearn_aae.priors.ConditionalPrior`,
+        the classes, their weights and learned scales too, with one entry per
+        class the architecture records (without ``prior_scales_``, ``sample``
+        and ``score_samples`` would silently use the unfitted base prior).
+        """
+        name = type(self).__name__
+        needed = [
+            *self._get_param_names(),
+            "_architecture",
+            "n_features_in_",
+            "device_",
+            "prior_",
+            "noise_variance_",
+        ]
+        architecture = getattr(self, "_architecture", None)
+        n_classes = None
+        if isinstance(architecture, dict):
+            n_classes = architecture.get("conditional_prior_classes")
+        if n_classes is not None:
+            needed += ["classes_", "prior_weights_", "prior_scales_"]
+        missing = [key for key in needed if not hasattr(self, key)]
+        if missing:
+            raise ValueError(
+                f"The stored state of this {name} lacks {missing} (the state is "
+                "damaged or was edited)."
+            )
+        if n_classes is None:
+            return
+        shapes = {
+            "classes_": (n_classes,),
+            "prior_weights_": (n_classes,),
+            "prior_scales_": (n_classes, architecture.get("n_components")),
+        }
+        for key, shape in shapes.items():
+            if np.shape(getattr(self, key)) != shape:
+                raise ValueError(
+                    f"The stored {key} has shape {np.shape(getattr(self, key))}, "
+                    f"but this {name} was fitted with a ConditionalPrior of "
+                    f"{n_classes} classes: expected {shape} (the state is "
+                    "damaged or was edited)."
+                )
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()
@@ -1066,7 +1142,7 @@ class BaseAutoencoder(
         X = _validate_rows(self, X)
         data = _Data(X, self.device_, stream=True)
         out = [self.encoder_.mean(xb).cpu() for xb in data.chunks()]
-        return torch.cat(out).numpy().astype(X.dtype, copy=False)
+        return torch.cat(out).numpy().astype(_output_dtype(X), copy=False)
 
     @torch.no_grad()
     def _decode(self, Z, dtype):

@@ -146,18 +146,33 @@ def _check_memmap_values(X, chunk_bytes=64 * 2**20):
             _release_pages(mapping)
 
 
+def _output_dtype(X):
+    """The dtype of the outputs for the validated rows ``X``: float32 or float64
+    as ``X``, float64 for other dtypes (an integer memory map).
+
+    Examples
+    --------
+    >>> _output_dtype(np.zeros(1, np.float32)), _output_dtype(np.zeros(1, np.uint8))
+    (dtype('float32'), dtype('float64'))
+    """
+    return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
 def _validate_rows(estimator, X, reset=False, **kwargs):
     """``validate_data``, then a check that float32 training can hold X.
 
     A memory-mapped X is checked a chunk at a time, releasing the pages read,
-    so that validation does not pull the whole file into memory.
+    so that validation does not pull the whole file into memory; it keeps its
+    dtype (an integer map is cast to float32 a batch at a time when it is
+    streamed, never converted whole).
     """
     mapped = isinstance(X, np.ndarray) and _is_memory_mapped(X)
+    keep = mapped and X.dtype.kind in "biuf"
     X = validate_data(
         estimator,
         X,
         accept_sparse=["csr", "csc"],
-        dtype=[np.float64, np.float32],
+        dtype=None if keep else [np.float64, np.float32],
         reset=reset,
         ensure_all_finite=not mapped,
         **kwargs,
@@ -203,6 +218,39 @@ def _no_dask_ml_placeholder(y):
     return y
 
 
+def _refuse_missing_labels(labels, name="y"):
+    """A ValueError when ``labels`` hold NaN or None: a missing label is no class.
+
+    Examples
+    --------
+    >>> _refuse_missing_labels(np.array(["a", "b"]))
+    >>> try:
+    ...     _refuse_missing_labels(np.array([0.0, np.nan]))
+    ... except ValueError as exc:
+    ...     print(str(exc).split(":")[0])
+    y has 1 missing labels (NaN or None)
+    """
+
+    def missing(v):
+        try:
+            return v is None or bool(v != v)
+        except (TypeError, ValueError):  # pandas.NA: no truth value
+            return True
+
+    if labels.dtype.kind == "f":
+        n_missing = int(np.count_nonzero(np.isnan(labels)))
+    elif labels.dtype == object:
+        n_missing = sum(missing(v) for v in labels.tolist())
+    else:
+        return
+    if n_missing:
+        raise ValueError(
+            f"{name} has {n_missing} missing labels (NaN or None): a missing "
+            "label is not a class. Give every row a label (-1 marks an "
+            "unlabelled row where the estimator takes them)."
+        )
+
+
 def _declared_classes(classes, n_classes, prior_name="the prior"):
     """``partial_fit``'s ``classes`` as the ``classes_`` they stand for.
 
@@ -221,6 +269,7 @@ def _declared_classes(classes, n_classes, prior_name="the prior"):
     if classes.size == 0:
         raise ValueError("classes must hold at least one class, got none.")
     if n_classes == "any":
+        _refuse_missing_labels(classes, "classes")
         try:
             return np.unique(classes)
         except TypeError as exc:
@@ -391,6 +440,8 @@ def _label_codes(y, n_classes, classes=None, prior_name="the prior", declared=Fa
     ([1, 0, 1], ['a', 'b'])
     """
     y = column_or_1d(y, warn=True)
+    if n_classes == "any":
+        _refuse_missing_labels(y)
     unlabelled = _unlabelled_mask(y)
     if unlabelled.all():
         return None, classes
@@ -520,20 +571,20 @@ class _Data:
     For training, dense in-memory arrays become one float32 tensor on the
     training device and batches are index slices of it. Sparse matrices and
     memory-mapped arrays stay where they are: each batch is gathered on the host
-    (rows in sorted order, for locality), densified, cast to float32 and copied
-    to the device. Dense arrays whose float32 copy (with the labels) would take
-    more than ``_DEVICE_DATA_SHARE`` of the device's free memory
-    (:func:`_fits_on_device`) are streamed the same way, their rows gathered in
-    the batch's own order, so that training sees the same batches as from the
-    whole copy; ``too_large`` then holds ``(bytes needed, bytes free)``.
-    With ``stream=True`` (inference) dense arrays are streamed too, a chunk at a
-    time, so that neither a whole float32 copy on the host nor the whole array
-    on the GPU is ever made.
+    (its rows read in sorted order, for locality), densified, cast to float32,
+    copied to the device and put back in the batch's own order, so that
+    training sees the same batches, row for row, as from a dense array (per-row
+    noise falls on the same rows). Dense arrays whose float32 copy (with the
+    labels) would take more than ``_DEVICE_DATA_SHARE`` of the device's free
+    memory (:func:`_fits_on_device`) are streamed the same way, their rows
+    gathered in the batch's own order; ``too_large`` then holds ``(bytes
+    needed, bytes free)``. With ``stream=True`` (inference) dense arrays are
+    streamed too, a chunk at a time, so that neither a whole float32 copy on
+    the host nor the whole array on the GPU is ever made.
 
     Labels ``y`` (one per row, or None) travel with their rows: ``batch(idx)``
-    gathers both with the same indices, so a streamed batch, whose indices are
-    sorted, keeps each row with its own label. They are small, so they always
-    live on the device as one tensor.
+    gathers both with the same indices, in the batch's order. They are small,
+    so they always live on the device as one tensor.
 
     Parameters
     ----------
@@ -550,7 +601,7 @@ class _Data:
         self.device = device
         self.n = X.shape[0]
         y = _label_array(y)
-        # Sparse and memory-mapped rows are gathered in sorted order.
+        # Sparse and memory-mapped rows are read in sorted order.
         self._sorted = sparse.issparse(X) or _is_memory_mapped(X)
         self.streamed = stream or self._sorted
         self.too_large = None
@@ -590,8 +641,15 @@ class _Data:
         """
         if self.streamed:
             idx = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
-            idx = np.sort(idx) if self._sorted else idx
-            xb = self._rows_to_device(self.X[idx])
+            if self._sorted:
+                # Read in sorted order (locality), returned in the batch's own:
+                # per-row noise (a Gaussian encoder's draws, the consistency
+                # term's) then falls on the rows the dense path gives it.
+                order = np.argsort(idx, kind="stable")
+                xb = self._rows_to_device(self.X[idx[order]])
+                xb = xb[torch.as_tensor(np.argsort(order), device=self.device)]
+            else:
+                xb = self._rows_to_device(self.X[idx])
         else:
             xb = self.X.index_select(0, idx)
         if self.y is None:

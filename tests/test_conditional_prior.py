@@ -9,6 +9,7 @@ import pickle
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -408,3 +409,38 @@ def test_recovers_nonstationary_sources_better_than_fastica():
     ours = _mcc(S[test], est.transform(X[test]))
     ica = _mcc(S[test], FastICA(2, random_state=0).fit(X[train]).transform(X[test]))
     assert ours > ica + 0.05, (ours, ica)
+
+
+@pytest.mark.parametrize("missing", [np.nan, None, pd.NA], ids=repr)
+def test_missing_labels_are_refused_not_made_a_class(missing):
+    # A NaN, None or pandas.NA in u is a missing label, not a class of its own.
+    X, u = _segments()
+    with_missing = u.astype(float if missing is np.nan else object)
+    with_missing[::7] = missing
+    est = MMDAutoencoder(n_components=3, prior=ConditionalPrior(), **FAST)
+    with pytest.raises(ValueError, match="y has 18 missing labels"):
+        est.fit(X, with_missing)
+    assert not hasattr(est, "classes_")
+    with pytest.raises(ValueError, match="classes has 1 missing labels"):
+        est.partial_fit(X, u, classes=np.array([0, 1, 2, missing], dtype=object))
+
+
+def test_a_refused_fit_leaves_the_fitted_model_as_it_was():
+    # The refused fits used to delete classes_, or set it to the refused
+    # labels' classes ([1, 2], beside three learned scales), and to keep the
+    # refused X's width in n_features_in_.
+    X, u = _segments()
+    est = MMDAutoencoder(n_components=3, prior=ConditionalPrior(), **FAST).fit(X, u)
+    Z = est.transform(X)
+    refused = [
+        (X, None, "requires y to be passed"),
+        (X, np.where(u == 0, -1, u), "label for every row"),
+        (X[:, :2], None, "requires y to be passed"),
+    ]
+    for X_bad, u_bad, match in refused:
+        with pytest.raises(ValueError, match=match):
+            est.fit(X_bad, u_bad)
+        assert_allclose(est.classes_, [0, 1, 2])
+        assert est.n_features_in_ == 3
+        assert_allclose(est.transform(X), Z)
+    assert_allclose(pickle.loads(pickle.dumps(est)).transform(X), Z)

@@ -381,3 +381,46 @@ def test_a_damaged_optimizer_state_fails_with_a_clear_error():
     moments["exp_avg"] = np.zeros((1, 1), dtype=np.float32)
     with pytest.raises(ValueError, match="stored state of _optimizer does not fit"):
         _restore(est, state)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["prior_scales_", "prior_weights_", "classes_", "n_features_in_", "prior"],
+)
+def test_a_state_missing_an_attribute_fails_with_a_clear_error(key):
+    # Without prior_scales_ the model sampled and scored with the unfitted
+    # base prior instead of its learned mixture, silently.
+    est = _fit("mmd", 2, ConditionalPrior, Y3)
+    state = est.__getstate__()
+    del state[key]
+    with pytest.raises(ValueError, match=rf"lacks \['{key}'\]"):
+        _restore(est, state)
+
+
+@pytest.mark.parametrize("key", ["prior_scales_", "prior_weights_", "classes_"])
+def test_a_state_whose_learned_scales_do_not_fit_its_classes_fails(key):
+    est = _fit("mmd", 2, ConditionalPrior, Y3)
+    state = est.__getstate__()
+    state[key] = state[key][:2]
+    with pytest.raises(ValueError, match=f"stored {key} has shape"):
+        _restore(est, state)
+
+
+def test_a_state_of_another_estimator_fails_with_a_clear_error():
+    adversarial = _fit("adversarial", 2, GaussianPrior, None)
+    mmd = _fit("mmd", 2, GaussianPrior, None)
+    state = adversarial.__getstate__()
+    with pytest.raises(ValueError, match=r"lacks \['bandwidth', 'kernel'\]"):
+        _restore(mmd, state)
+    # Given the parameters, the discriminator's weights have no module to go to.
+    state.update(kernel="rbf", bandwidth="auto")
+    with pytest.raises(ValueError, match="has weights for discriminator_"):
+        _restore(mmd, state)
+    # An MMDAutoencoder's architecture lacks the discriminator's settings.
+    state = mmd.__getstate__()
+    with pytest.raises(ValueError, match="lacks .*'discriminator_hidden_layer_s"):
+        _restore(adversarial, state)
+    params = adversarial.get_params(deep=False)
+    state.update({k: v for k, v in params.items() if k not in state})
+    with pytest.raises(ValueError, match="stored architecture of this Adversarial"):
+        _restore(adversarial, state)

@@ -571,3 +571,64 @@ def test_classifier_one_class_error_names_the_label_plainly():
     X, _ = _blobs(60)
     with pytest.raises(ValueError, match=r"only one class: 0\.$"):
         _fit(MMDAutoencoderClassifier(max_iter=1, **FAST), X, np.zeros(60, dtype=int))
+
+
+def _memmap(X, tmp_path):
+    """A read-only memory map of ``X``."""
+    path = tmp_path / "X.dat"
+    writable = np.memmap(path, dtype=X.dtype, mode="w+", shape=X.shape)
+    writable[:] = X
+    writable.flush()
+    del writable
+    return np.memmap(path, dtype=X.dtype, mode="r", shape=X.shape)
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS + CLUSTERERS, ids=ids)
+@pytest.mark.parametrize("kind", ["csr", "memmap"])
+def test_task_estimators_fit_streamed_input_as_the_dense_array(est, kind, tmp_path):
+    # Streamed rows are read in sorted order but trained in the batch's own
+    # order: the per-row noise of the consistency term falls on the same rows,
+    # so the model is the dense array's.
+    X, y = _blobs(96)
+    y = _semi(y, 5)
+    X_kind = sp.csr_matrix(X) if kind == "csr" else _memmap(X, tmp_path)
+    est = clone(est).set_params(max_iter=2, consistency_weight=1.0)
+    dense = _fit(est, X, y)
+    streamed = _fit(est, X_kind, y)
+    np.testing.assert_allclose(streamed.loss_curve_, dense.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(
+        streamed.transform(X_kind), dense.transform(X), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        streamed.predict_proba(X_kind), dense.predict_proba(X), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("est", [CLASSIFIERS[0], CLUSTERERS[0]], ids=ids)
+def test_task_estimators_stream_an_integer_memmap_without_a_whole_copy(
+    est, tmp_path, monkeypatch
+):
+    # Validation used to convert an integer memory map (uint8 images, say)
+    # into a float64 array in memory, eight times the file's size.
+    import sklearn_aae._base as base_module
+    from sklearn_aae._data import _Data, _is_memory_mapped
+
+    X, y = _blobs(96)
+    X = np.round((X - X.min()) * 40).astype(np.uint8)
+    X_mm = _memmap(X, tmp_path)
+    mapped = []
+
+    class SpyData(_Data):
+        def __init__(self, X, device, **kwargs):
+            super().__init__(X, device, **kwargs)
+            mapped.append(_is_memory_mapped(self.X))
+
+    monkeypatch.setattr(base_module, "_Data", SpyData)
+    est = clone(est).set_params(max_iter=2)
+    streamed = _fit(est, X_mm, _semi(y, 5))
+    Z = streamed.transform(X_mm)
+    assert len(mapped) >= 2 and all(mapped)  # fit, transform
+    assert Z.dtype == np.float64
+    dense = _fit(est, X.astype(np.float64), _semi(y, 5))
+    np.testing.assert_allclose(Z, dense.transform(X.astype(np.float64)), atol=1e-5)
+    np.testing.assert_array_equal(streamed.predict(X_mm), dense.predict(X))
