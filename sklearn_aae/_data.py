@@ -645,9 +645,10 @@ class _Data:
                 # Read in sorted order (locality), returned in the batch's own:
                 # per-row noise (a Gaussian encoder's draws, the consistency
                 # term's) then falls on the rows the dense path gives it.
+                # (on the host: the batch is small once read, and the device
+                # gets one copy and no indexing of its own)
                 order = np.argsort(idx, kind="stable")
-                xb = self._rows_to_device(self.X[idx[order]])
-                xb = xb[torch.as_tensor(np.argsort(order), device=self.device)]
+                xb = self._rows_to_device(self.X[idx[order]][np.argsort(order)])
             else:
                 xb = self._rows_to_device(self.X[idx])
         else:
