@@ -6,6 +6,7 @@ Rows and labels are handled by ``_data``, devices by ``_devices``, encoder
 kinds by ``_networks`` and importance-sampled scoring by ``_scoring``.
 """
 
+import inspect
 import math
 import time
 import warnings
@@ -1076,15 +1077,22 @@ class BaseAutoencoder(
     def _check_stored_attributes(self):
         """Refuse a loaded fitted state that lacks what the model needs.
 
-        Its parameters, the architecture and the fitted attributes that
-        inference reads; with a :class:`~sklearn_aae.priors.ConditionalPrior`,
-        the classes, their weights and learned scales too, with one entry per
-        class the architecture records (without ``prior_scales_``, ``sample``
-        and ``score_samples`` would silently use the unfitted base prior).
+        The architecture and the fitted attributes that inference reads; with
+        a :class:`~sklearn_aae.priors.ConditionalPrior`, the classes, their
+        weights and learned scales too, with one entry per class the
+        architecture records (without ``prior_scales_``, ``sample`` and
+        ``score_samples`` would silently use the unfitted base prior). A
+        parameter the state lacks (a state of this format written before the
+        parameter existed) takes its default: parameters are added with a
+        default that keeps the earlier behaviour, and the fitted networks
+        follow the recorded architecture, not the parameters.
         """
         name = type(self).__name__
+        defaults = inspect.signature(type(self).__init__).parameters
+        for param in self._get_param_names():
+            if param not in vars(self):
+                setattr(self, param, defaults[param].default)
         needed = [
-            *self._get_param_names(),
             "_architecture",
             "n_features_in_",
             "device_",
