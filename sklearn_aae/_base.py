@@ -847,6 +847,18 @@ class BaseAutoencoder(
         """
         if not isinstance(self.prior_, ConditionalPrior):
             return
+        if len(self.classes_) == 1:
+            warnings.warn(
+                f"y holds only one class ({self.classes_.tolist()[0]!r}): the "
+                "ConditionalPrior's learned log-scales are centred over the "
+                "classes, so one class keeps the base prior's scales and the "
+                "model is the unconditional one, which identifies no sources. "
+                "Give the segments (or conditions) over which the sources' "
+                "scales change (see the user guide, 'Nonlinear ICA with an "
+                "auxiliary variable').",
+                UserWarning,
+                stacklevel=6,
+            )
         n = len(train_idx)
         n_classes = int(np.count_nonzero(np.bincount(np.asarray(codes)[train_idx])))
         per_class = n / _n_batches(n, self.batch_size) / max(n_classes, 1)

@@ -444,3 +444,17 @@ def test_a_refused_fit_leaves_the_fitted_model_as_it_was():
         assert est.n_features_in_ == 3
         assert_allclose(est.transform(X), Z)
     assert_allclose(pickle.loads(pickle.dumps(est)).transform(X), Z)
+
+
+def test_a_single_class_warns_that_nothing_is_learned():
+    # The centring fixes one class's learned log-scales at 0: the model is the
+    # unconditional one with the base prior, which identifies no sources.
+    X, _ = _segments()
+    est = MMDAutoencoder(n_components=3, prior=ConditionalPrior(), **FAST)
+    with pytest.warns(UserWarning, match="only one class"):
+        est.fit(X, np.zeros(len(X), dtype=int))
+    np.testing.assert_array_equal(est.prior_scales_, np.ones((1, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clone(est).fit(*_segments())  # several classes: no such warning
