@@ -240,9 +240,9 @@ MUTATIONS = [
         "sample_ignores_random_state",
         "sklearn_aae/_base.py",
         """        g = torch.Generator().manual_seed(_seed_from(random_state))
-        cpu = torch.device("cpu")""",
+        return self._tensor_prior(""",
         """        g = torch.Generator().manual_seed(0)
-        cpu = torch.device("cpu")""",
+        return self._tensor_prior(""",
         "sample draws the same codes whatever random_state",
         _first("tests/test_base.py"),
     ),
@@ -396,8 +396,8 @@ MUTATIONS = [
     Mutation(
         "streamed_dense_batches_sorted",
         "sklearn_aae/_data.py",
-        "            idx = np.sort(idx) if self._sorted else idx",
-        "            idx = np.sort(idx)",
+        "                xb = self._rows_to_device(self.X[idx])",
+        "                xb = self._rows_to_device(self.X[np.sort(idx)])",
         "dense rows streamed for lack of device memory come in sorted order, so the "
         "fit differs from the whole copy's",
         _first("tests/test_gpu_path.py", "tests/test_data.py"),
@@ -489,8 +489,8 @@ MUTATIONS = [
     Mutation(
         "task_transform_returns_the_class_block",
         "sklearn_aae/_tasks.py",
-        "return self._encode(X)[:, self._n_heads() :]",
-        "return self._encode(X)[:, : self.n_components]",
+        "return self._encode(X)[:, self._fitted_heads() :]",
+        "return self._encode(X)[:, : self._fitted_n_components()]",
         "transform returns the code's first n_components columns (class block "
         "first), not the style",
         TASK_TESTS,
@@ -515,8 +515,8 @@ MUTATIONS = [
     Mutation(
         "task_sample_ignores_y",
         "sklearn_aae/_tasks.py",
-        "codes[:, : self._n_heads()] = np.eye(self._n_heads())[heads]",
-        "codes[:, : self._n_heads()] = codes[:, : self._n_heads()]",
+        "codes[:, :K] = np.eye(K, dtype=codes.dtype)[self._heads_of(y, len(codes))]",
+        "codes[:, :K] = codes[:, :K]",
         "sample(y=k) draws the classes from the prior, whatever y",
         TASK_TESTS,
     ),
@@ -594,9 +594,9 @@ MUTATIONS = [
     Mutation(
         "separate_discriminators_read_the_whole_code",
         "sklearn_aae/_networks.py",
-        "            part = x[:, start : start + width]\n",
-        "            part = x[:, : self.code_width]\n",
-        "each block's discriminator reads every block of the code",
+        "x[:, part * cw + start : part * cw + start + width]",
+        "x[:, part * cw : part * cw + width]",
+        "each block's discriminator reads the first block's columns, not its own",
         _first("tests/test_adversarial.py"),
     ),
     Mutation(
