@@ -860,7 +860,21 @@ class BaseAutoencoder(
                 stacklevel=6,
             )
         n = len(train_idx)
-        n_classes = int(np.count_nonzero(np.bincount(np.asarray(codes)[train_idx])))
+        counts = np.bincount(np.asarray(codes)[train_idx])
+        n_classes = int(np.count_nonzero(counts))
+        n_single = int(np.count_nonzero(counts == 1))
+        if n_single > n_classes / 2:
+            warnings.warn(
+                f"{n_single} of the {n_classes} classes of y have one training "
+                "row: the ConditionalPrior learns scales per distinct value of "
+                "y, and a class of one row teaches them nothing. A continuous y "
+                "(a time, a measurement) should be cut into segments first, for "
+                "example with numpy.digitize (see the user guide, 'Nonlinear "
+                "ICA with an auxiliary variable').",
+                UserWarning,
+                stacklevel=6,
+            )
+            return
         per_class = n / _n_batches(n, self.batch_size) / max(n_classes, 1)
         if per_class < _MIN_ROWS_PER_CLASS:
             warnings.warn(

@@ -458,3 +458,14 @@ def test_a_single_class_warns_that_nothing_is_learned():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         clone(est).fit(*_segments())  # several classes: no such warning
+
+
+def test_a_continuous_u_warns_that_every_value_is_a_class():
+    # A measurement or a time stamp as u makes each distinct value a class of
+    # one row, whose scales nothing can learn: bin it into segments first.
+    X, _ = _segments()
+    u = np.linspace(0.0, 1.0, len(X))
+    est = MMDAutoencoder(n_components=3, prior=ConditionalPrior(), **FAST)
+    with pytest.warns(UserWarning, match="one training row") as record:
+        est.fit(X, u)
+    assert not any("batch_size" in str(w.message) for w in record)
