@@ -698,6 +698,22 @@ MUTATIONS = [
         _first("tests/test_persistence.py"),
     ),
     Mutation(
+        "single_class_u_silent",
+        "sklearn_aae/_base.py",
+        "        if len(self.classes_) == 1:\n            warnings.warn(",
+        "        if False:\n            warnings.warn(",
+        "a ConditionalPrior fitted with one class learns nothing, silently",
+        _first("tests/test_conditional_prior.py"),
+    ),
+    Mutation(
+        "continuous_u_silent",
+        "sklearn_aae/_base.py",
+        "if n_single > n_classes / 2:",
+        "if False:",
+        "a continuous u (a class per row) gets the batch-size advice",
+        _first("tests/test_conditional_prior.py"),
+    ),
+    Mutation(
         "set_class_reads_parameter_heads",
         "sklearn_aae/_tasks.py",
         "K = self._fitted_heads()\n        codes[:, :K]",
