@@ -186,19 +186,28 @@ class _ClassCodeMixin(TransformerMixin):
             ``k``.
         y : label or array-like of shape (n_samples,), default=None
             The class of every row (one label), or of each row. None draws the
-            classes from the uniform categorical prior.
+            classes from the uniform categorical prior; a clusterer draws its
+            clusters uniformly among the found ones (a head that holds no
+            training row was never decoded in training).
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
             Decoder outputs (means of p(x|z)), float64.
         """
+        if y is None:
+            y = self._classes_to_draw(n_samples, random_state)
         codes = self._prior_draws(n_samples, random_state).numpy()
         if y is not None:
             if np.ndim(y) == 0:
                 y = np.full(len(codes), y, dtype=np.asarray(y).dtype)
             self._set_class(codes, y)
         return self._decode(codes, np.float64)
+
+    def _classes_to_draw(self, n_samples, random_state):
+        """The classes of :meth:`sample`'s rows when it is given no ``y``
+        (drawn before the styles), or None: the prior's own class block."""
+        return None
 
 
 class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
@@ -477,37 +486,17 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
             )
         return self.cluster_heads_[y]
 
-    def sample(self, n_samples=1, random_state=None, y=None):
-        """Generate rows: decode prior styles with given or drawn clusters.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draw of the styles (and of the clusters when ``y`` is
-            None). The same int gives the same styles whatever ``y``.
-        y : int or array-like of shape (n_samples,), default=None
-            The cluster (in ``0..n_clusters_ - 1``) of every row, or of each
-            row. None draws the clusters uniformly among the found ones: a
-            head that holds no training row was never decoded in training, so
-            it is never drawn.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-            Decoder outputs (means of p(x|z)), float64.
-        """
-        if y is None:
-            check_is_fitted(self, "cluster_heads_")
-            n_samples = _check_n_samples(n_samples)
-            if isinstance(random_state, Integral):
-                # a stream of its own: the styles keep the int's own stream
-                rng = np.random.default_rng([int(random_state), 1])
-            else:
-                random_state = check_random_state(random_state)
-                rng = np.random.default_rng(_seed_from(random_state))
-            y = rng.integers(self.n_clusters_, size=n_samples)
-        return super().sample(n_samples, random_state, y=y)
+    def _classes_to_draw(self, n_samples, random_state):
+        # Uniformly among the found clusters: a head that holds no training
+        # row was never decoded in training. An int seed gets a stream of its
+        # own, so that the styles keep the int's (as sample(..., y=...) has).
+        check_is_fitted(self, "cluster_heads_")
+        n_samples = _check_n_samples(n_samples)
+        if isinstance(random_state, Integral):
+            rng = np.random.default_rng([int(random_state), 1])
+        else:
+            rng = np.random.default_rng(_seed_from(random_state))
+        return rng.integers(self.n_clusters_, size=n_samples)
 
     def predict_proba(self, X):
         """The probability of each found cluster: the class block, q(y|x),
