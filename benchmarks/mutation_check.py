@@ -521,6 +521,32 @@ MUTATIONS = [
         TASK_TESTS,
     ),
     Mutation(
+        "embedding_head_penalty_pulls",
+        "sklearn_aae/_tasks.py",
+        'return {"head_distance": (1.0, torch.relu(self.head_distance - d).mean())}',
+        'return {"head_distance": (1.0, d.mean())}',
+        "the maps' penalty pulls every two heads together instead of pushing "
+        "those closer than head_distance apart",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "embedding_map_without_heads",
+        "sklearn_aae/_tasks.py",
+        "return codes[:, :K] @ W + codes[:, K:]",
+        "return codes[:, K:]",
+        "the maps' transform returns the style alone, not the head positions "
+        "plus the style that the decoder reads",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "embedding_head_positions_of_every_head",
+        "sklearn_aae/_tasks.py",
+        "self.head_positions_ = self._head_positions()[self.cluster_heads_]",
+        "self.head_positions_ = self._head_positions()",
+        "head_positions_ keeps the empty heads' rows (not one per found cluster)",
+        TASK_TESTS,
+    ),
+    Mutation(
         "cluster_labels_not_renumbered",
         "sklearn_aae/_tasks.py",
         "self.labels_ = np.searchsorted(self.cluster_heads_, heads)",

@@ -5,8 +5,10 @@ from ._mmd import MMDAutoencoder, mmd_to_prior
 from ._tasks import (
     AdversarialAutoencoderClassifier,
     AdversarialAutoencoderClustering,
+    AdversarialAutoencoderEmbedding,
     MMDAutoencoderClassifier,
     MMDAutoencoderClustering,
+    MMDAutoencoderEmbedding,
 )
 from ._version import __version__
 from .priors import (
@@ -24,6 +26,8 @@ __all__ = [
     "MMDAutoencoderClassifier",
     "AdversarialAutoencoderClustering",
     "MMDAutoencoderClustering",
+    "AdversarialAutoencoderEmbedding",
+    "MMDAutoencoderEmbedding",
     "mmd_to_prior",
     "GaussianPrior",
     "GaussianMixturePrior",

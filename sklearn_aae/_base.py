@@ -246,6 +246,7 @@ class BaseAutoencoder(
             a["encoder"],
             seed,
             heads=a["heads"],
+            head_map=self._head_map_init(a),
         )
         modules = {"encoder_": encoder, "decoder_": decoder}
         if a["conditional_prior_classes"] is not None:
@@ -253,6 +254,12 @@ class BaseAutoencoder(
                 a["conditional_prior_classes"], a["n_components"]
             )
         return {**modules, **self._build_regularizer_modules(a, seed)}
+
+    def _head_map_init(self, architecture):
+        """``(K, scale)`` for a decoder that reads a map of the code's class
+        block and style (:class:`~sklearn_aae._networks.ClusterHeadMap`), or
+        None (default): the decoder reads the code."""
+        return None
 
     def _build_regularizer_modules(self, architecture, seed):
         """The regulariser's learned modules at a fresh fit (default: none).
@@ -1179,13 +1186,15 @@ class BaseAutoencoder(
         return torch.cat(out).numpy().astype(_output_dtype(X), copy=False)
 
     @torch.no_grad()
-    def _decode(self, Z, dtype):
-        """Decoder outputs of the codes ``Z`` (NumPy), a chunk at a time."""
+    def _decode(self, Z, dtype, network=None):
+        """Outputs of the decoder (or of ``network``, a part of it) for the
+        codes ``Z`` (NumPy), a chunk at a time."""
+        network = self.decoder_ if network is None else network
         out = []
         for start in range(0, Z.shape[0], _INFERENCE_CHUNK):
             z = Z[start : start + _INFERENCE_CHUNK]
             z = torch.as_tensor(z, dtype=torch.float32, device=self.device_)
-            out.append(self.decoder_(z).cpu())
+            out.append(network(z).cpu())
         return torch.cat(out).numpy().astype(dtype, copy=False)
 
     def inverse_transform(self, X):

@@ -202,6 +202,48 @@ class BlockHead(nn.Module):
         return f"support={list(self.support)}"
 
 
+class ClusterHeadMap(nn.Module):
+    """A code of ``K`` heads and a style mapped to ``y W + z``: the map of a
+    cluster embedding.
+
+    The adversarial-autoencoder paper's dimensionality reduction (Makhzani et
+    al. 2015, section 7): each head ``k`` has a learned position ``W[k]`` in
+    the style's space (a cluster head), and a code ``[y, z]`` (``y`` the
+    softmax over the heads, ``z`` the style) becomes ``y W + z``. It is the
+    first layer of the decoder, which reads the map, so the map of a row
+    decodes to its reconstruction.
+
+    Parameters
+    ----------
+    n_heads : int
+        ``K``, the width of the code's class block (its first columns).
+    n_components : int
+        The style's width, and the map's.
+
+    Examples
+    --------
+    >>> import torch
+    >>> head_map = ClusterHeadMap(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = head_map.heads.copy_(torch.tensor([[-3.0], [3.0]]))
+    >>> head_map(torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]]))
+    tensor([[-2.5000],
+            [ 3.5000]], grad_fn=<AddBackward0>)
+    """
+
+    def __init__(self, n_heads, n_components):
+        super().__init__()
+        self.n_heads = n_heads
+        self.heads = nn.Parameter(torch.randn(n_heads, n_components))
+
+    def forward(self, code):
+        K = self.n_heads
+        return code[..., :K] @ self.heads.to(code.dtype) + code[..., K:]
+
+    def extra_repr(self):
+        return f"n_heads={self.n_heads}, n_components={self.heads.shape[1]}"
+
+
 def _apply(head, Z):
     return Z if head is None else head(Z)
 
@@ -361,7 +403,14 @@ ENCODERS = {
 
 
 def build_networks(
-    n_features, n_components, hidden_layer_sizes, activation, encoder, seed, heads=None
+    n_features,
+    n_components,
+    hidden_layer_sizes,
+    activation,
+    encoder,
+    seed,
+    heads=None,
+    head_map=None,
 ):
     """Encoder and mirrored decoder, initialised reproducibly from ``seed``.
 
@@ -379,6 +428,11 @@ def build_networks(
         The code's blocks, ``(width, kind)``; with a discrete block the encoder
         gets a :class:`BlockHead`. ``None`` or only real blocks: no head, and
         the networks are those of a real-valued code.
+    head_map : (int, float), default=None
+        ``(K, scale)``: the decoder starts with a :class:`ClusterHeadMap` of
+        the code's first ``K`` columns, its heads drawn from ``N(0, scale^2
+        I)``, and reads the map (``n_components - K`` columns). None: the
+        decoder reads the code.
 
     Returns
     -------
@@ -403,5 +457,14 @@ def build_networks(
         enc = ENCODERS[encoder].build(
             n_features, n_components, hidden, activation, head
         )
-        dec = make_mlp(n_components, hidden[::-1], n_features, activation)
+        if head_map is None:
+            dec = make_mlp(n_components, hidden[::-1], n_features, activation)
+        else:
+            n_heads, scale = head_map
+            width = n_components - n_heads
+            mapping = ClusterHeadMap(n_heads, width)
+            with torch.no_grad():
+                mapping.heads.mul_(scale)
+            mlp = make_mlp(width, hidden[::-1], n_features, activation)
+            dec = nn.Sequential(mapping, *mlp)
     return enc, dec

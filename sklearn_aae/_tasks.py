@@ -22,6 +22,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import ClassifierMixin, ClusterMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -531,12 +532,100 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         return np.argmax(self.predict_proba(X), axis=1)
 
 
+class _AutoencoderEmbeddingMixin(_AutoencoderClusteringMixin):
+    """A clusterer whose decoder reads a map: each head has a learned position
+    in the style's space, and a row's map is ``q(y|x) W + z``.
+
+    The paper's dimensionality reduction (section 7): ``transform`` returns the
+    map, ``inverse_transform`` decodes maps, and a hinge penalty keeps every
+    two heads at least ``head_distance`` apart.
+    """
+
+    def _architecture_signature(self, hidden):
+        # The decoder reads the map: a state of a clusterer's networks (whose
+        # decoder reads the code) is not one of these.
+        return {**super()._architecture_signature(hidden), "head_map": True}
+
+    def _head_map_init(self, architecture):
+        # Heads drawn around the origin at the scale of the penalty's
+        # distance; the penalty then spreads them (and a loaded state replaces
+        # them).
+        return (architecture["n_clusters"], float(self.head_distance))
+
+    def _task_losses(self, z, yb):
+        """The mean over pairs of heads of ``max(0, head_distance - d)``, ``d``
+        their distance in the map (the paper's penalty on cluster heads closer
+        than a threshold)."""
+        W = self.decoder_[0].heads
+        K = W.shape[0]
+        if K < 2:
+            return {}
+        i, j = torch.triu_indices(K, K, 1, device=W.device)
+        # (a floor under the squared distance: the root's gradient is
+        # infinite where two heads meet)
+        d = ((W[i] - W[j]) ** 2).sum(dim=1).clamp_min(1e-12).sqrt()
+        return {"head_distance": (1.0, torch.relu(self.head_distance - d).mean())}
+
+    def _fit(self, X, y, incremental, classes=None):
+        super()._fit(X, y, incremental, classes)
+        self.head_positions_ = self._head_positions()[self.cluster_heads_]
+        return self
+
+    def _head_positions(self):
+        """Every head's position in the map, ``(K, n_components)``, float64."""
+        return self.decoder_[0].heads.detach().cpu().double().numpy()
+
+    def transform(self, X):
+        """The map of ``X``: ``q(y|x) W + z``, each row's head probabilities
+        times the heads' positions plus its style code.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            Of the dtype of ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        codes = self._encode(X)
+        K = self._fitted_heads()
+        W = self._head_positions().astype(codes.dtype)
+        return codes[:, :K] @ W + codes[:, K:]
+
+    def inverse_transform(self, X):
+        """Decode points of the map back to the data space.
+
+        The decoder reads the map, so ``inverse_transform(transform(X))`` is
+        the reconstruction of ``X``, and any point of the map decodes (between
+        two heads: a blend of their clusters).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Points of the map, for example from :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            The decoder's output, of the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        M = _check_codes(X, self._fitted_n_components(), type(self).__name__)
+        return self._decode(M, M.dtype, network=self.decoder_[1:])
+
+
 _CLASSIFIER_CONSTRAINTS = {
     "supervised_weight": [Interval(Real, 0, None, closed="left")],
 }
 _CLUSTERING_CONSTRAINTS = {
     "n_clusters": [Interval(Integral, 1, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
+}
+_EMBEDDING_CONSTRAINTS = {
+    **_CLUSTERING_CONSTRAINTS,
+    "head_distance": [Interval(Real, 0, None, closed="neither")],
 }
 
 
@@ -1192,6 +1281,281 @@ n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
         self.n_init = n_init
 
 
+_EMBEDDING_PARAMETERS = """\
+    n_clusters : int, default=10
+        The number of heads, the most clusters found.
+    n_components : int, default=2
+        Dimension of the map (and of the style code).
+    head_distance : float, default=1.0
+        The distance ``eta`` below which two heads are pushed apart: the
+        training objective adds the mean over pairs of heads of ``max(0, eta
+        - d)``, ``d`` their distance in the map (the paper's penalty). In the
+        units of the style: the default style prior, ``N(0, 0.1^2 I)``, puts
+        most of a cluster within 0.3 of its head, so heads at least 1.0 apart
+        leave gaps between the clusters. Scale it with the style prior's
+        scale.
+    n_init : int, default=1
+        Fits from as many initialisations, the one with the lowest final
+        training loss kept (see :class:`MMDAutoencoderClustering`).
+"""
+
+
+class MMDAutoencoderEmbedding(_AutoencoderEmbeddingMixin, MMDAutoencoder):
+    """A low-dimensional map made of cluster heads and style, with an MMD.
+
+    The adversarial-autoencoder paper's dimensionality reduction (Makhzani et
+    al. 2015, section 7), with the closed-form MMD of
+    :class:`MMDAutoencoderClustering` in place of the adversary. The encoder
+    outputs a softmax over ``n_clusters`` heads, ``y``, beside a style code
+    ``z`` of ``n_components`` dimensions, both matched to ``Cat(n_clusters) x
+    p(z)``; each head has a learned position ``W[k]`` in the map, and a row's
+    map is ``y W + z``, which the decoder reads. A penalty keeps every two
+    heads at least ``head_distance`` apart, so that the clusters lie apart in
+    the map, each spread by its style. It is also a clusterer (``labels_``,
+    ``predict``), inductive like the map: new rows are encoded.
+
+    Read more in the :ref:`User Guide <embedding>`.
+
+    Parameters
+    ----------
+{embedding}
+    prior : prior object, default=None
+        The style's prior (see :class:`MMDAutoencoderClassifier`).
+    reg_weight : float, default=1.0
+        Weight of the MMD of the codes to the product prior.
+    {consistency}
+    kernel : {'rbf', 'imq'}, default='rbf'
+    bandwidth : 'auto', float or list of float, default='auto'
+        As for :class:`~sklearn_aae.MMDAutoencoder`, for the whole code.
+    {other}
+
+    Attributes
+    ----------
+    head_positions_ : ndarray of shape (`n_clusters_`, n_components)
+        The positions of the found clusters' heads in the map (row ``c`` for
+        cluster ``c``).
+    labels_, cluster_heads_, n_clusters_ : see MMDAutoencoderClustering
+        The clusters found, numbered from 0.
+    encoder_, decoder_, prior_, noise_variance_, device_, loss_curve_, \
+history_, validation_loss_curve_, best_loss_, n_iter_, n_features_in_, \
+feature_names_in_ : see MMDAutoencoderClassifier
+        ``decoder_[0]`` is the map (its ``heads`` are the positions of every
+        head, found or empty); ``history_`` records the penalty as
+        ``'head_distance'``.
+
+    See Also
+    --------
+    AdversarialAutoencoderEmbedding : the same with a discriminator.
+    MMDAutoencoderClustering : the clusters without the map.
+    sklearn.manifold.Isomap, sklearn.decomposition.PCA : inductive maps.
+    sklearn.manifold.TSNE : a map of the training rows only.
+
+    Notes
+    -----
+    :meth:`score` is the log-likelihood of the generative model, heads
+    enumerated; ``sample`` draws a head and a style, maps and decodes them.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_aae import MMDAutoencoderEmbedding
+    >>> X = load_digits().data / 16
+    >>> est = MMDAutoencoderEmbedding(n_clusters=10, max_iter=3, random_state=0)
+    >>> est.fit_transform(X).shape
+    (1797, 2)
+    >>> est.inverse_transform(est.transform(X[:2])).shape
+    (2, 64)
+    """
+
+    _parameter_constraints = {
+        **MMDAutoencoder._parameter_constraints,
+        **_EMBEDDING_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        n_clusters=10,
+        n_components=2,
+        *,
+        head_distance=1.0,
+        n_init=1,
+        prior=None,
+        reg_weight=1.0,
+        kernel="rbf",
+        bandwidth="auto",
+        consistency_weight=_CONSISTENCY,
+        consistency_noise=0.2,
+        hidden_layer_sizes=(256, 256),
+        activation="tanh",
+        encoder="deterministic",
+        batch_size=100,
+        max_iter=300,
+        learning_rate_init=2e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=15,
+        tol=1e-4,
+        device="auto",
+        precision="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            n_components=n_components,
+            prior=prior,
+            reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
+            kernel=kernel,
+            bandwidth=bandwidth,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            encoder=encoder,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            learning_rate_init=learning_rate_init,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            device=device,
+            precision=precision,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.n_clusters = n_clusters
+        self.head_distance = head_distance
+        self.n_init = n_init
+
+
+class AdversarialAutoencoderEmbedding(
+    _AutoencoderEmbeddingMixin, AdversarialAutoencoder
+):
+    """A low-dimensional map made of cluster heads and style, adversarially.
+
+    The adversarial-autoencoder paper's dimensionality reduction (Makhzani et
+    al. 2015, section 7): :class:`AdversarialAutoencoderClustering`'s heads
+    and style, a learned position ``W[k]`` for each head, and the map ``y W +
+    z`` that the decoder reads; a penalty keeps every two heads at least
+    ``head_distance`` apart.
+
+    Read more in the :ref:`User Guide <embedding>`.
+
+    Parameters
+    ----------
+{embedding}
+    prior : prior object, default=None
+        The style's prior (see :class:`MMDAutoencoderClassifier`).
+    reg_weight : float, default=0.01
+        Weight of the generator's adversarial loss.
+    {consistency}
+    discriminator_hidden_layer_sizes, discriminator_learning_rate, \
+discriminator_steps, instance_noise : see AdversarialAutoencoder
+        As for :class:`~sklearn_aae.AdversarialAutoencoder`.
+    {discriminator_blocks}
+    discriminator_batch_statistics : bool, default=True
+        As for :class:`AdversarialAutoencoderClustering`.
+    n_iter_no_change : int, default=50
+        As for :class:`AdversarialAutoencoderClustering`.
+    {other}
+
+    Attributes
+    ----------
+    head_positions_, labels_, cluster_heads_, n_clusters_ : \
+see MMDAutoencoderEmbedding
+        The found clusters' heads in the map, and the clusters.
+    encoder_, decoder_, discriminator_, prior_, noise_variance_, device_, \
+loss_curve_, history_, validation_loss_curve_, best_loss_, n_iter_, \
+n_features_in_, feature_names_in_ : see AdversarialAutoencoderClassifier
+        ``decoder_[0]`` is the map.
+
+    See Also
+    --------
+    MMDAutoencoderEmbedding : the same with a closed-form MMD.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_aae import AdversarialAutoencoderEmbedding
+    >>> X = load_digits().data / 16
+    >>> est = AdversarialAutoencoderEmbedding(max_iter=3, random_state=0)
+    >>> est.fit_transform(X).shape
+    (1797, 2)
+    """
+
+    _parameter_constraints = {
+        **AdversarialAutoencoder._parameter_constraints,
+        **_EMBEDDING_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        n_clusters=10,
+        n_components=2,
+        *,
+        head_distance=1.0,
+        n_init=1,
+        prior=None,
+        reg_weight=0.01,
+        discriminator_hidden_layer_sizes=(128, 128),
+        discriminator_learning_rate=1e-4,
+        discriminator_steps=1,
+        discriminator_blocks="joint",
+        discriminator_batch_statistics=True,
+        instance_noise=0.0,
+        consistency_weight=0.0,
+        consistency_noise=0.2,
+        hidden_layer_sizes=(256, 256),
+        activation="tanh",
+        encoder="deterministic",
+        batch_size=100,
+        max_iter=300,
+        learning_rate_init=2e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=50,
+        tol=1e-4,
+        device="auto",
+        precision="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            n_components=n_components,
+            prior=prior,
+            reg_weight=reg_weight,
+            consistency_weight=consistency_weight,
+            consistency_noise=consistency_noise,
+            discriminator_hidden_layer_sizes=discriminator_hidden_layer_sizes,
+            discriminator_learning_rate=discriminator_learning_rate,
+            discriminator_steps=discriminator_steps,
+            discriminator_blocks=discriminator_blocks,
+            discriminator_batch_statistics=discriminator_batch_statistics,
+            instance_noise=instance_noise,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            encoder=encoder,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            learning_rate_init=learning_rate_init,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            device=device,
+            precision=precision,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.n_clusters = n_clusters
+        self.head_distance = head_distance
+        self.n_init = n_init
+
+
 for _cls, _parent, _measured in [
     (MMDAutoencoderClassifier, "MMDAutoencoder", _MMD_CLASSIFIER_MEASURED),
     (
@@ -1205,16 +1569,22 @@ for _cls, _parent, _measured in [
         "AdversarialAutoencoder",
         _ADVERSARIAL_CLUSTERING_MEASURED,
     ),
+    (MMDAutoencoderEmbedding, "MMDAutoencoder", _MMD_CLUSTERING_MEASURED),
+    (
+        AdversarialAutoencoderEmbedding,
+        "AdversarialAutoencoder",
+        _ADVERSARIAL_CLUSTERING_MEASURED,
+    ),
 ]:
     _default = _cls().consistency_weight
     _other = _SHARED_OTHER_PARAMETERS.format(parent=_parent)
-    if _cls is AdversarialAutoencoderClustering:
+    if _cls in (AdversarialAutoencoderClustering, AdversarialAutoencoderEmbedding):
         # (its own n_iter_no_change is documented with its parameters)
         _other = _other.replace("n_iter_no_change, tol,", "tol,")
     _cls.__doc__ = (
-        _cls.__doc__.replace("    {other}", _other).replace(
-            "    {discriminator_blocks}\n", _DISCRIMINATOR_BLOCKS_PARAMETER
-        )
+        _cls.__doc__.replace("    {other}", _other)
+        .replace("{embedding}\n", _EMBEDDING_PARAMETERS)
+        .replace("    {discriminator_blocks}\n", _DISCRIMINATOR_BLOCKS_PARAMETER)
     ).replace(
         "    {consistency}\n",
         _CONSISTENCY_PARAMETERS.format(

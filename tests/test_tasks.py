@@ -15,8 +15,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_aae import (
     AdversarialAutoencoderClassifier,
     AdversarialAutoencoderClustering,
+    AdversarialAutoencoderEmbedding,
     MMDAutoencoderClassifier,
     MMDAutoencoderClustering,
+    MMDAutoencoderEmbedding,
 )
 from sklearn_aae.priors import (
     CategoricalPrior,
@@ -43,6 +45,12 @@ CLASSIFIERS = [
 CLUSTERERS = [
     MMDAutoencoderClustering(n_clusters=3, max_iter=100, **FAST),
     AdversarialAutoencoderClustering(
+        n_clusters=3, max_iter=100, discriminator_hidden_layer_sizes=(16,), **FAST
+    ),
+]
+EMBEDDINGS = [
+    MMDAutoencoderEmbedding(n_clusters=3, max_iter=100, **FAST),
+    AdversarialAutoencoderEmbedding(
         n_clusters=3, max_iter=100, discriminator_hidden_layer_sizes=(16,), **FAST
     ),
 ]
@@ -369,7 +377,7 @@ def test_mmd_clusterer_finds_separated_blobs_inductively():
     assert adjusted_rand_score(y_new, km.predict(X_new)) > 0.9
 
 
-@pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
+@pytest.mark.parametrize("est", [*CLUSTERERS, *EMBEDDINGS], ids=ids)
 def test_clusterer_labels_are_predict_and_fit_predict(est):
     X, _ = _blobs(120)
     km = _fit(est, X)
@@ -439,7 +447,7 @@ def test_clusterer_ignores_y():
     assert not hasattr(_fit(est, X, y), "classes_")
 
 
-@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS], ids=ids)
+@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS, *EMBEDDINGS], ids=ids)
 def test_task_estimators_tag_the_dtypes_their_transform_preserves(est):
     # ClusterMixin empties preserves_dtype (KMeans's transform gives float64
     # distances); the style code keeps X's dtype, and the tag says so, so
@@ -454,7 +462,7 @@ def test_task_estimators_tag_the_dtypes_their_transform_preserves(est):
     assert fitted.transform(X).dtype == np.float64
 
 
-@pytest.mark.parametrize("est", CLUSTERERS, ids=ids)
+@pytest.mark.parametrize("est", [*CLUSTERERS, *EMBEDDINGS], ids=ids)
 def test_clusterer_is_reproducible(est):
     X, _ = _blobs(90)
     np.testing.assert_array_equal(
@@ -463,7 +471,7 @@ def test_clusterer_is_reproducible(est):
     )
 
 
-@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS], ids=ids)
+@pytest.mark.parametrize("est", [*CLASSIFIERS, *CLUSTERERS, *EMBEDDINGS], ids=ids)
 def test_task_estimators_round_trip_through_skops(est):
     sio = pytest.importorskip("skops.io")
     X, y = _blobs(60)
@@ -632,3 +640,88 @@ def test_task_estimators_stream_an_integer_memmap_without_a_whole_copy(
     dense = _fit(est, X.astype(np.float64), _semi(y, 5))
     np.testing.assert_allclose(Z, dense.transform(X.astype(np.float64)), atol=1e-5)
     np.testing.assert_array_equal(streamed.predict(X_mm), dense.predict(X))
+
+
+# ------------------------------------------------------------------ embedding
+@pytest.mark.parametrize("est", EMBEDDINGS, ids=ids)
+def test_embedding_decoder_reads_the_map(est):
+    # The map of a row decodes to its reconstruction: the decoder reads y W + z,
+    # so inverse_transform(transform(X)) is decoder_(encoder code).
+    X, _ = _blobs(90)
+    emb = _fit(clone(est).set_params(max_iter=3), X)
+    with torch.no_grad():
+        code = emb.encoder_.mean(torch.as_tensor(X, dtype=torch.float32))
+        reconstruction = emb.decoder_(code).double().numpy()
+    np.testing.assert_allclose(
+        emb.inverse_transform(emb.transform(X)), reconstruction, atol=1e-5
+    )
+    # the map is the head probabilities times the head positions plus the style
+    K = emb.n_clusters
+    codes = emb._encode(X)
+    heads = emb.decoder_[0].heads.detach().double().numpy()
+    np.testing.assert_allclose(
+        emb.transform(X), codes[:, :K] @ heads + codes[:, K:], atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("est", EMBEDDINGS, ids=ids)
+def test_embedding_keeps_every_two_heads_head_distance_apart(est):
+    X, _ = _blobs(120)
+    for distance in (0.5, 3.0):
+        emb = _fit(clone(est).set_params(head_distance=distance), X)
+        W = emb.decoder_[0].heads.detach().double().numpy()
+        d = np.sqrt(((W[:, None] - W[None]) ** 2).sum(-1))[np.triu_indices(3, 1)]
+        assert d.min() > 0.95 * distance, (distance, d)
+        assert emb.history_["head_distance"][-1] < 0.05 * distance
+    # head_positions_ are those of the found clusters, in cluster order
+    np.testing.assert_array_equal(emb.head_positions_, W[emb.cluster_heads_])
+    assert emb.head_positions_.shape == (emb.n_clusters_, emb.n_components)
+
+
+def test_mmd_embedding_separates_blobs_in_the_map_inductively():
+    # New rows land in the map beside the training rows of their blob: a
+    # nearest-neighbour classifier on the training map labels them.
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y, X_new, y_new = _blobs_and_new_rows()
+    emb = _fit(EMBEDDINGS[0], X)
+    knn = KNeighborsClassifier(5).fit(emb.transform(X), y)
+    assert knn.score(emb.transform(X_new), y_new) > 0.95
+    assert adjusted_rand_score(y_new, emb.predict(X_new)) > 0.9
+
+
+def test_embedding_samples_decode_points_of_the_map():
+    # sample(y=c) maps a prior style around head c and decodes it: the
+    # decoder's output for head_positions_[c] + z.
+    X, _ = _blobs(90)
+    emb = _fit(clone(EMBEDDINGS[0]).set_params(max_iter=3), X)
+    c = 0
+    rows = emb.sample(4, random_state=0, y=c)
+    styles = emb._prior_draws(4, 0).numpy()[:, emb.n_clusters :]
+    points = emb.head_positions_[c] + styles
+    np.testing.assert_allclose(rows, emb.inverse_transform(points), atol=1e-5)
+
+
+def test_embedding_warm_start_names_a_changed_n_clusters():
+    X, _ = _blobs(60)
+    emb = _fit(
+        MMDAutoencoderEmbedding(n_clusters=3, max_iter=1, warm_start=True, **FAST), X
+    )
+    with pytest.raises(ValueError, match="n_clusters changed from 3 to 4"):
+        emb.set_params(n_clusters=4).fit(X)
+
+
+def test_embedding_head_positions_are_the_found_clusters_heads():
+    X, _ = _blobs(60)
+    emb = _fit(MMDAutoencoderEmbedding(n_clusters=4, max_iter=1, **FAST), X)
+    # Pretend the encoder uses heads 1 and 3 only: 2 clusters, two positions.
+    codes = np.zeros((60, 4 + emb.n_components))
+    codes[:30, 1] = 1.0
+    codes[30:, 3] = 1.0
+    emb._encode = lambda X: codes[: len(X)]
+    with pytest.warns(ConvergenceWarning, match=r"\(2\) found smaller"):
+        emb.partial_fit(X)
+    W = emb.decoder_[0].heads.detach().double().numpy()
+    np.testing.assert_array_equal(emb.head_positions_, W[[1, 3]])
+    # every row of a cluster sits on its head (a zero style)
+    np.testing.assert_allclose(emb.transform(X)[:30], np.tile(W[1], (30, 1)))
