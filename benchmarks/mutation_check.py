@@ -523,8 +523,8 @@ MUTATIONS = [
     Mutation(
         "embedding_head_penalty_pulls",
         "sklearn_aae/_tasks.py",
-        'return {"head_distance": (1.0, torch.relu(self.head_distance - d).mean())}',
-        'return {"head_distance": (1.0, d.mean())}',
+        "penalty = torch.relu(self.head_distance - d).mean()",
+        "penalty = d.mean()",
         "the maps' penalty pulls every two heads together instead of pushing "
         "those closer than head_distance apart",
         TASK_TESTS,
@@ -544,6 +544,33 @@ MUTATIONS = [
         "self.head_positions_ = self._head_positions()[self.cluster_heads_]",
         "self.head_positions_ = self._head_positions()",
         "head_positions_ keeps the empty heads' rows (not one per found cluster)",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "consensus_not_fine_tuned",
+        "sklearn_aae/_tasks.py",
+        "best._fine_tune(X, _heads_for(partition, best_probabilities[0]))",
+        "pass",
+        "n_init with consensus=True keeps the lowest-loss fit without "
+        "fine-tuning it to the consensus",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "consensus_clusters_not_matched_to_heads",
+        "sklearn_aae/_tasks.py",
+        "    return head_of[partition]\n",
+        "    return partition\n",
+        "the consensus's cluster numbers are used as head numbers, so the "
+        "fine-tuning moves every cluster to another head",
+        TASK_TESTS,
+    ),
+    Mutation(
+        "embedding_consensus_without_cross_entropy",
+        "sklearn_aae/_tasks.py",
+        "losses = super()._task_losses(z, yb)  # (a consensus's fine-tuning)",
+        "losses = {}",
+        "the maps' penalty replaces the clusterer's terms, so a map's n_init "
+        "consensus is never fine-tuned to",
         TASK_TESTS,
     ),
     Mutation(

@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
+import sklearn_aae._tasks
 from sklearn_aae import (
     AdversarialAutoencoderClassifier,
     AdversarialAutoencoderClustering,
@@ -20,6 +21,7 @@ from sklearn_aae import (
     MMDAutoencoderClustering,
     MMDAutoencoderEmbedding,
 )
+from sklearn_aae._tasks import _consensus_partition, _heads_for
 from sklearn_aae.priors import (
     CategoricalPrior,
     ConditionalPrior,
@@ -489,7 +491,9 @@ def test_task_estimators_round_trip_through_skops(est):
 
 def test_clusterer_n_init_keeps_the_initialisation_with_the_lowest_loss():
     X, _ = _blobs(90)
-    est = MMDAutoencoderClustering(n_clusters=3, n_init=3, max_iter=3, **FAST)
+    est = MMDAutoencoderClustering(
+        n_clusters=3, n_init=3, consensus=False, max_iter=3, **FAST
+    )
     km = _fit(est, X)
     assert km.n_init == 3 and km.random_state == 0  # parameters untouched
     assert km.n_init_losses_.shape == (3,)
@@ -504,6 +508,58 @@ def test_clusterer_n_init_keeps_the_initialisation_with_the_lowest_loss():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert not hasattr(km.set_params(n_init=1).fit(X), "n_init_losses_")
+
+
+def test_consensus_partition_takes_the_majority_and_ignores_head_order():
+    rng = np.random.RandomState(0)
+    truth = np.repeat([0, 1, 2, 3], 25)
+    P = np.eye(4)[truth]
+    # Two fits agree up to the order of their heads; a third merges clusters 0
+    # and 1 and splits cluster 2 over two heads: the majority wins.
+    wrong = truth.copy()
+    wrong[truth == 1] = 0
+    wrong[(truth == 2) & (rng.rand(100) < 0.5)] = 1
+    fits = [P, P[:, [2, 0, 3, 1]], np.eye(4)[wrong]]
+    labels = _consensus_partition(fits, 4, random_state=0)
+    assert adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_heads_for_matches_consensus_clusters_to_the_heads_one_to_one():
+    # The fit's head 2 holds consensus cluster 0, head 0 cluster 1, head 1
+    # cluster 2; one row of cluster 2 sits on head 0 and is moved to head 1.
+    partition = np.array([0, 0, 1, 1, 2, 2, 2])
+    fit_heads = np.array([2, 2, 0, 0, 1, 1, 0])
+    heads = _heads_for(partition, np.eye(3)[fit_heads])
+    np.testing.assert_array_equal(heads, [2, 2, 0, 0, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    "est",
+    [MMDAutoencoderClustering(**FAST), MMDAutoencoderEmbedding(**FAST)],
+    ids=ids,
+)
+def test_consensus_fine_tunes_the_kept_fit_to_the_consensus(est, monkeypatch):
+    # Whatever the fits found, the kept one ends on the consensus partition:
+    # here a consensus forced to the blobs' truth, after fits too short to
+    # find them.
+    X, y = _blobs(120)
+    seen = []
+
+    def consensus(probabilities, n_clusters, random_state):
+        seen.append(len(probabilities))
+        return y
+
+    monkeypatch.setattr(sklearn_aae._tasks, "_consensus_partition", consensus)
+    est = clone(est).set_params(n_clusters=3, n_init=2, max_iter=30)
+    short = _fit(clone(est).set_params(n_init=1, max_iter=1), X)
+    assert adjusted_rand_score(y, short.labels_) < 0.9
+    km = _fit(est, X)
+    assert seen == [2]
+    assert adjusted_rand_score(y, km.labels_) == 1.0
+    # the fine-tuning's term is recorded for its epochs, after the fit's
+    assert len(km.history_["consensus"]) == 30 == km.n_iter_ - 30
+    assert km.max_iter == 30 and not km.warm_start  # parameters untouched
+    assert not hasattr(km, "_fine_tuning")
 
 
 # ---------------------------------------------------------------- consistency
