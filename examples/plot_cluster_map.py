@@ -81,10 +81,14 @@ fig.tight_layout()
 # cluster's spread, and blends between heads.
 M = emb.transform(X_train)
 lo, hi = np.percentile(M, [2, 98], axis=0)
-n = 15
+n = 12
 gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n))
 images = emb.inverse_transform(np.column_stack([gx.ravel(), gy.ravel()]))
-canvas = images.reshape(n, n, 8, 8).transpose(0, 2, 1, 3).reshape(8 * n, 8 * n)
+images = images.reshape(n, n, 8, 8)
+canvas = np.zeros((10 * n, 10 * n))  # each 8 x 8 digit in a 10 x 10 cell
+for i in range(n):
+    for j in range(n):
+        canvas[10 * i + 1 : 10 * i + 9, 10 * j + 1 : 10 * j + 9] = images[i, j]
 fig, ax = plt.subplots(figsize=(6, 6))
 ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1)
 ax.set_title("inverse_transform over a grid of the map")
