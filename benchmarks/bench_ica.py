@@ -15,6 +15,9 @@ Methods, on the standardised observations:
 - ``conditional``: ``MMDAutoencoder(prior=ConditionalPrior(GaussianPrior()))``
   fitted with ``y=u`` (the public estimator, the settings the user guide
   recommends for ICA);
+- ``contrastive``: the same with ``ConditionalPrior(GaussianPrior(),
+  contrastive_weight=W)``, the time-contrastive term added (``W`` from
+  ``--contrastive-weight``, 0.03 by default);
 - ``unconditional``: the same network and budget with
   ``prior=LaplacePrior(scale=1/sqrt(2))`` (unit-variance Laplace), without u;
 - ``FastICA`` and whitened ``PCA`` (scikit-learn).
@@ -25,7 +28,7 @@ what a user without u can expect, and, after the table, published anchors
 
 Run: ``python benchmarks/bench_ica.py [--seeds 3] [--jobs 2] [--quick]
 [--settings I ...] [--methods M ...] [--learning-rate LR] [--steps N]
-[--rows-per-segment N]``.
+[--rows-per-segment N] [--contrastive-weight W]``.
 Each fit uses one torch thread; ``--jobs`` fits run side by side.
 ``--rows-per-segment`` gives every selected setting N training rows per segment
 (held-out rows stay 100 per segment; the fits keep ``--steps`` optimiser steps,
@@ -56,7 +59,9 @@ SETTINGS = [
     ("stationary 4-d, 2 layers", 4, 2, 1, 6000),
     ("stationary 4-d, 4 layers", 4, 4, 1, 6000),
 ]
-METHODS = ["conditional", "unconditional", "FastICA", "PCA"]
+METHODS = ["conditional", "contrastive", "unconditional", "FastICA", "PCA"]
+# ConditionalPrior's contrastive_weight in the 'contrastive' rows.
+CONTRASTIVE_WEIGHT = 0.03
 
 # Published anchors, on their authors' own generators (not rerun here, not the
 # data above): (data, method, MCC, source).
@@ -88,16 +93,19 @@ HIDDEN = (128, 128)
 LEARNING_RATE = 8e-3
 
 
-def _estimator(method, n_sources, n_rows, seed, steps, learning_rate):
+def _estimator(
+    method, n_sources, n_rows, seed, steps, learning_rate, contrastive_weight
+):
     from sklearn_aae import MMDAutoencoder
     from sklearn_aae.priors import ConditionalPrior, GaussianPrior, LaplacePrior
 
     epochs = math.ceil(steps / math.ceil(n_rows / BATCH_SIZE))
-    prior = (
-        ConditionalPrior(GaussianPrior())
-        if method == "conditional"
-        else LaplacePrior(scale=1 / math.sqrt(2))
-    )
+    if method == "conditional":
+        prior = ConditionalPrior(GaussianPrior())
+    elif method == "contrastive":
+        prior = ConditionalPrior(GaussianPrior(), contrastive_weight=contrastive_weight)
+    else:
+        prior = LaplacePrior(scale=1 / math.sqrt(2))
     return MMDAutoencoder(
         n_components=n_sources,
         prior=prior,
@@ -113,7 +121,14 @@ def _estimator(method, n_sources, n_rows, seed, steps, learning_rate):
     )
 
 
-def run_one(setting, method, seed, steps, learning_rate=LEARNING_RATE):
+def run_one(
+    setting,
+    method,
+    seed,
+    steps,
+    learning_rate=LEARNING_RATE,
+    contrastive_weight=CONTRASTIVE_WEIGHT,
+):
     """MCC on held-out rows and fit seconds of one method on one data set."""
     import torch
     from sklearn.decomposition import PCA, FastICA
@@ -137,11 +152,13 @@ def run_one(setting, method, seed, steps, learning_rate=LEARNING_RATE):
     elif method == "PCA":
         model = PCA(d, whiten=True, random_state=seed).fit(X)
     else:
-        model = _estimator(method, d, len(X), seed, steps, learning_rate)
+        model = _estimator(
+            method, d, len(X), seed, steps, learning_rate, contrastive_weight
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
-                model.fit(X, u if method == "conditional" else None)
+                model.fit(X, None if method == "unconditional" else u)
             except FloatingPointError:  # a diverged fit scores nan, not a crash
                 return float("nan"), time.perf_counter() - t0
     seconds = time.perf_counter() - t0
@@ -154,6 +171,12 @@ def main():
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=CONTRASTIVE_WEIGHT,
+        help="ConditionalPrior's contrastive_weight in the 'contrastive' rows",
+    )
     parser.add_argument(
         "--rows-per-segment",
         type=int,
@@ -213,7 +236,7 @@ def main():
         for seed in range(args.seeds)
         for setting in settings
         for method in methods
-        if not (method == "conditional" and setting[3] == 1)
+        if not (method in ("conditional", "contrastive") and setting[3] == 1)
     ]
     # The slow fits first, so that the workers finish together.
     tasks.sort(key=lambda t: t[1] not in ("FastICA", "PCA"), reverse=True)
@@ -221,7 +244,13 @@ def main():
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {
             task: pool.submit(
-                run_one, task[0], task[1], task[2], args.steps, args.learning_rate
+                run_one,
+                task[0],
+                task[1],
+                task[2],
+                args.steps,
+                args.learning_rate,
+                args.contrastive_weight,
             )
             for task in tasks
         }
@@ -241,6 +270,7 @@ def main():
         f"{rows_note}; "
         f"autoencoders: {args.steps} steps of {BATCH_SIZE} rows, hidden {HIDDEN}, "
         f"learning rate {args.learning_rate:g}, "
+        f"contrastive_weight {args.contrastive_weight:g} (contrastive rows), "
         "leaky ReLU, reg_weight=1, one torch thread per fit "
         f"({args.jobs} fits side by side); total wall {wall / 60:.1f} min.\n"
     )

@@ -574,6 +574,22 @@ MUTATIONS = [
         TASK_TESTS,
     ),
     Mutation(
+        "contrastive_term_not_trained",
+        "sklearn_aae/_base.py",
+        "            **(extra_terms(z, yb) if extra_terms else {}),\n",
+        "",
+        "ConditionalPrior's contrastive term is neither trained nor recorded",
+        _first("tests/test_conditional_prior.py"),
+    ),
+    Mutation(
+        "contrastive_laplace_read_as_gaussian",
+        "sklearn_aae/_mmd.py",
+        'if self.kind == "gaussian":\n            t, inverse',
+        "if True:\n            t, inverse",
+        "the contrastive term reads a Laplace base's classes as Gaussian laws",
+        _first("tests/test_conditional_prior.py"),
+    ),
+    Mutation(
         "cluster_labels_not_renumbered",
         "sklearn_aae/_tasks.py",
         "self.labels_ = np.searchsorted(self.cluster_heads_, heads)",

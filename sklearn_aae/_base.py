@@ -341,7 +341,8 @@ class BaseAutoencoder(
         -------
         losses : dict of scalar tensor
             ``'loss'``, the objective ``reconstruction + reg_weight *
-            regularization`` (plus the weighted terms of :meth:`_task_losses`);
+            regularization`` (plus the weighted terms of :meth:`_task_losses`
+            and of the regulariser's ``extra_terms(z, y)``, where it has one);
             ``'reconstruction'``, the mean squared error; the regulariser's keys
             (absent when ``reg_weight=0``); and the task's terms. Every key but
             ``'loss'`` is recorded in ``history_``.
@@ -364,7 +365,12 @@ class BaseAutoencoder(
                 reg = {"regularization": regularizer.evaluate(z, yb)}
             losses["loss"] = recon + self.reg_weight * reg["regularization"]
             losses.update(reg)
-        for name, (weight, value) in self._task_losses(z, yb).items():
+        extra_terms = getattr(regularizer, "extra_terms", None)
+        terms = {
+            **self._task_losses(z, yb),
+            **(extra_terms(z, yb) if extra_terms else {}),
+        }
+        for name, (weight, value) in terms.items():
             losses["loss"] = losses["loss"] + weight * value
             losses[name] = value
         if train and self.consistency_weight != 0:

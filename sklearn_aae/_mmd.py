@@ -154,6 +154,7 @@ class _ConditionalMMDRegularizer:
     def __init__(self, prior, log_scales, bandwidths, kernel, n_dims, device):
         kind, loc, scale = prior._factors(n_dims)
         self.kind, self.kernel, self.log_scales = kind, kernel, log_scales
+        self.contrastive_weight = float(prior.contrastive_weight)
         self.n_classes = log_scales.log_scale.shape[0]
         f32 = dict(device=device, dtype=torch.float32)
         self.loc = torch.as_tensor(loc, **f32)
@@ -188,6 +189,25 @@ class _ConditionalMMDRegularizer:
 
     def __call__(self, Z, y=None):
         return {"regularization": self.evaluate(Z, y)}
+
+    def extra_terms(self, Z, y):
+        """``{'contrastive': (weight, value)}``: the cross-entropy of each
+        row's class under the classes' own laws, ``p(k | z)`` proportional to
+        ``p_k(z)`` (the learned scales; the classes equally likely a priori),
+        the time-contrastive term of the prior's ``contrastive_weight``; empty
+        when it is 0."""
+        if self.contrastive_weight == 0 or y is None:
+            return {}
+        log_scales = self.log_scales() + self.scale.log()  # (K, d)
+        # log p_k(z) up to a constant, for every row and class: a product of
+        # (n, d) by (d, K), never an (n, K, d) tensor.
+        if self.kind == "gaussian":
+            t, inverse = 0.5 * (Z - self.loc).square(), (-2 * log_scales).exp()
+        else:
+            t, inverse = (Z - self.loc).abs(), (-log_scales).exp()
+        logits = -(t @ inverse.T) - log_scales.sum(dim=1)  # (n, K)
+        ce = torch.nn.functional.cross_entropy(logits, y)
+        return {"contrastive": (self.contrastive_weight, ce)}
 
 
 class MMDAutoencoder(BaseAutoencoder):

@@ -993,6 +993,14 @@ class ConditionalPrior(BasePrior):
         by all classes and its ``scale`` is the geometric mean of the classes'
         scales. ``None`` is the standard normal ``GaussianPrior()``. Its
         parameters are nested: ``prior__base__scale`` in a grid.
+    contrastive_weight : float, default=0.0
+        Weight of a time-contrastive term (Hyvarinen & Morioka 2016) added to
+        the training objective: the cross-entropy of each row's class ``k``
+        under the classes' own laws, ``p(k | z)`` proportional to ``p_k(z)``
+        with the learned scales (the classes equally likely a priori). It asks
+        the codes' scales, not only their laws, to tell the classes apart,
+        which is what identifies the sources. Recorded in ``history_`` as
+        ``'contrastive'``.
 
     Notes
     -----
@@ -1026,10 +1034,14 @@ class ConditionalPrior(BasePrior):
     1.0
     """
 
-    _parameter_constraints = {"base": [None, GaussianPrior, LaplacePrior]}
+    _parameter_constraints = {
+        "base": [None, GaussianPrior, LaplacePrior],
+        "contrastive_weight": [Interval(Real, 0, None, closed="left")],
+    }
 
-    def __init__(self, base=None):
+    def __init__(self, base=None, contrastive_weight=0.0):
         self.base = base
+        self.contrastive_weight = contrastive_weight
 
     def _base(self):
         """The validated base prior."""

@@ -469,3 +469,88 @@ def test_a_continuous_u_warns_that_every_value_is_a_class():
     with pytest.warns(UserWarning, match="one training row") as record:
         est.fit(X, u)
     assert not any("batch_size" in str(w.message) for w in record)
+
+
+# ------------------------------------------------ the time-contrastive term
+def _segment_cross_entropy(Z, u, scales, kind, loc=0.0):
+    """Mean -log p(u | z) with p(k | z) proportional to p_k(z), in NumPy."""
+    T = (Z[:, None, :] - loc) / scales[None]
+    if kind == "gaussian":
+        log_density = -0.5 * T**2 - 0.5 * np.log(2 * np.pi)
+    else:
+        log_density = -np.abs(T) - np.log(2.0)
+    logits = (log_density - np.log(scales)[None]).sum(axis=2)
+    logits -= logits.max(axis=1, keepdims=True)
+    log_post = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -log_post[np.arange(len(u)), u].mean()
+
+
+@pytest.mark.parametrize(
+    "base, kind",
+    [
+        (GaussianPrior(loc=0.3, scale=2.0), "gaussian"),
+        (LaplacePrior(scale=0.7), "laplace"),
+    ],
+)
+def test_contrastive_term_is_the_cross_entropy_of_the_class_under_its_law(base, kind):
+    from sklearn_aae._mmd import _ConditionalMMDRegularizer
+    from sklearn_aae._torch_priors import _LearnedLogScales
+
+    rng = np.random.RandomState(0)
+    log_scales = _LearnedLogScales(4, 3)
+    with torch.no_grad():
+        log_scales.log_scale.copy_(torch.as_tensor(rng.normal(size=(4, 3))))
+    prior = ConditionalPrior(base, contrastive_weight=0.5)
+    reg = _ConditionalMMDRegularizer(
+        prior, log_scales, torch.tensor([1.0]), "rbf", 3, torch.device("cpu")
+    )
+    Z = rng.normal(size=(50, 3)).astype(np.float32)
+    u = rng.randint(4, size=50)
+    weight, value = reg.extra_terms(torch.as_tensor(Z), torch.as_tensor(u))[
+        "contrastive"
+    ]
+    scales = base.scale * log_scales().exp().detach().double().numpy()
+    loc = getattr(base, "loc", 0.0)
+    assert weight == 0.5
+    assert_allclose(
+        float(value.detach()),
+        _segment_cross_entropy(Z, u, scales, kind, loc),
+        rtol=1e-5,
+    )
+    # off by default: no term
+    reg0 = _ConditionalMMDRegularizer(
+        ConditionalPrior(base),
+        log_scales,
+        torch.tensor([1.0]),
+        "rbf",
+        3,
+        torch.device("cpu"),
+    )
+    assert reg0.extra_terms(torch.as_tensor(Z), torch.as_tensor(u)) == {}
+
+
+def test_contrastive_term_trains_the_scales_to_tell_the_segments_apart():
+    X, u = _segments(n_segments=4, n_per=60)
+    fits = {
+        w: MMDAutoencoder(
+            n_components=3,
+            prior=ConditionalPrior(contrastive_weight=w),
+            **{**FAST, "max_iter": 40},
+        ).fit(X, u)
+        for w in (0.0, 1.0)
+    }
+    ce = {
+        w: _segment_cross_entropy(f.transform(X), u, f.prior_scales_, "gaussian")
+        for w, f in fits.items()
+    }
+    assert ce[1.0] < ce[0.0] - 0.3, ce
+    # recorded when (and only when) it is on
+    assert "contrastive" not in fits[0.0].history_
+    curve = fits[1.0].history_["contrastive"]
+    assert len(curve) == fits[1.0].n_iter_ and np.all(np.isfinite(curve))
+    # a nested parameter, validated
+    assert fits[1.0].get_params()["prior__contrastive_weight"] == 1.0
+    with pytest.raises(InvalidParameterError, match="contrastive_weight"):
+        MMDAutoencoder(prior=ConditionalPrior(contrastive_weight=-1.0), **FAST).fit(
+            X, u
+        )
