@@ -62,6 +62,7 @@ Examples
 True
 """
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -117,6 +118,19 @@ class BasePrior(BaseEstimator):
     >>> isinstance(GaussianPrior(), BasePrior)
     True
     """
+
+    def __setstate__(self, state):
+        """Unpickle; a parameter the state lacks takes its default.
+
+        A prior pickled (inside a fitted estimator, say) before one of its
+        parameters existed loads with that parameter at its default, which
+        keeps the earlier behaviour, as the estimators' states do.
+        """
+        super().__setstate__(state)
+        defaults = inspect.signature(type(self).__init__).parameters
+        for param in self._get_param_names():
+            if param not in vars(self):
+                setattr(self, param, defaults[param].default)
 
     def _n_dims(self):
         return None

@@ -554,3 +554,17 @@ def test_contrastive_term_trains_the_scales_to_tell_the_segments_apart():
         MMDAutoencoder(prior=ConditionalPrior(contrastive_weight=-1.0), **FAST).fit(
             X, u
         )
+
+
+def test_a_prior_pickled_before_contrastive_weight_existed_loads_with_it_off():
+    X, u = _segments()
+    est = MMDAutoencoder(n_components=3, prior=ConditionalPrior(), **FAST).fit(X, u)
+    # A state written before the parameter existed: without it, in the
+    # estimator's parameter and in its fitted prior_.
+    for prior in (est.prior, est.prior_):
+        del prior.contrastive_weight
+    loaded = pickle.loads(pickle.dumps(est))
+    assert loaded.prior.contrastive_weight == 0.0
+    assert loaded.get_params()["prior__contrastive_weight"] == 0.0
+    assert_allclose(loaded.transform(X), est.transform(X))
+    loaded.set_params(warm_start=True, max_iter=1).fit(X, u)  # trains as before
