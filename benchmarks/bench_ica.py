@@ -14,9 +14,9 @@ Methods, on the standardised observations:
 
 - ``conditional``: ``MMDAutoencoder(prior=ConditionalPrior(GaussianPrior()))``
   fitted with ``y=u`` (the public estimator, the settings the user guide
-  recommends for ICA);
-- ``contrastive``: the same with ``ConditionalPrior(GaussianPrior(),
-  contrastive_weight=W)``, the time-contrastive term added (``W`` from
+  recommends for ICA; the prior's default time-contrastive term, weight 0.01);
+- ``no-contrastive``: the same without the term (``contrastive_weight=0``);
+- ``contrastive``: the same with ``contrastive_weight=W`` (``W`` from
   ``--contrastive-weight``, 0.03 by default);
 - ``unconditional``: the same network and budget with
   ``prior=LaplacePrior(scale=1/sqrt(2))`` (unit-variance Laplace), without u;
@@ -59,7 +59,15 @@ SETTINGS = [
     ("stationary 4-d, 2 layers", 4, 2, 1, 6000),
     ("stationary 4-d, 4 layers", 4, 4, 1, 6000),
 ]
-METHODS = ["conditional", "contrastive", "unconditional", "FastICA", "PCA"]
+METHODS = [
+    "conditional",
+    "no-contrastive",
+    "contrastive",
+    "unconditional",
+    "FastICA",
+    "PCA",
+]
+CONDITIONAL = ("conditional", "no-contrastive", "contrastive")  # fitted with u
 # ConditionalPrior's contrastive_weight in the 'contrastive' rows.
 CONTRASTIVE_WEIGHT = 0.03
 
@@ -100,8 +108,10 @@ def _estimator(
     from sklearn_aae.priors import ConditionalPrior, GaussianPrior, LaplacePrior
 
     epochs = math.ceil(steps / math.ceil(n_rows / BATCH_SIZE))
-    if method == "conditional":
+    if method == "conditional":  # the public defaults
         prior = ConditionalPrior(GaussianPrior())
+    elif method == "no-contrastive":
+        prior = ConditionalPrior(GaussianPrior(), contrastive_weight=0.0)
     elif method == "contrastive":
         prior = ConditionalPrior(GaussianPrior(), contrastive_weight=contrastive_weight)
     else:
@@ -236,7 +246,7 @@ def main():
         for seed in range(args.seeds)
         for setting in settings
         for method in methods
-        if not (method in ("conditional", "contrastive") and setting[3] == 1)
+        if not (method in CONDITIONAL and setting[3] == 1)
     ]
     # The slow fits first, so that the workers finish together.
     tasks.sort(key=lambda t: t[1] not in ("FastICA", "PCA"), reverse=True)

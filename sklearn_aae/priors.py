@@ -123,14 +123,20 @@ class BasePrior(BaseEstimator):
         """Unpickle; a parameter the state lacks takes its default.
 
         A prior pickled (inside a fitted estimator, say) before one of its
-        parameters existed loads with that parameter at its default, which
-        keeps the earlier behaviour, as the estimators' states do.
+        parameters existed loads with that parameter at the value that keeps
+        the earlier behaviour: its default, or its entry in
+        ``_defaults_before`` where the default is another.
         """
         super().__setstate__(state)
         defaults = inspect.signature(type(self).__init__).parameters
         for param in self._get_param_names():
             if param not in vars(self):
-                setattr(self, param, defaults[param].default)
+                default = self._defaults_before.get(param, defaults[param].default)
+                setattr(self, param, default)
+
+    # Parameters whose default differs from the value that kept the behaviour
+    # of the states written before they existed: {name: that value}.
+    _defaults_before = {}
 
     def _n_dims(self):
         return None
@@ -1007,14 +1013,19 @@ class ConditionalPrior(BasePrior):
         by all classes and its ``scale`` is the geometric mean of the classes'
         scales. ``None`` is the standard normal ``GaussianPrior()``. Its
         parameters are nested: ``prior__base__scale`` in a grid.
-    contrastive_weight : float, default=0.0
+    contrastive_weight : float, default=0.01
         Weight of a time-contrastive term (Hyvarinen & Morioka 2016) added to
         the training objective: the cross-entropy of each row's class ``k``
         under the classes' own laws, ``p(k | z)`` proportional to ``p_k(z)``
         with the learned scales (the classes equally likely a priori). It asks
         the codes' scales, not only their laws, to tell the classes apart,
         which is what identifies the sources. Recorded in ``history_`` as
-        ``'contrastive'``.
+        ``'contrastive'``; 0 turns it off. Measured on the nonlinear-ICA
+        benchmark (``benchmarks/bench_ica.py``, 5 seeds, held-out MCC, 0.01
+        against 0): 4-layer mixings 0.949 against 0.924 (4 sources) and
+        0.902 against 0.841 (10 sources); 2-layer mixings 0.979 against 0.981
+        and 0.982. 0.03 gave 0.954 and 0.879 at 4 layers, and lost 0.008 and
+        0.024 at 2. See the user guide.
 
     Notes
     -----
@@ -1053,7 +1064,10 @@ class ConditionalPrior(BasePrior):
         "contrastive_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, base=None, contrastive_weight=0.0):
+    # (states pickled before the term existed trained without it)
+    _defaults_before = {"contrastive_weight": 0.0}
+
+    def __init__(self, base=None, contrastive_weight=0.01):
         self.base = base
         self.contrastive_weight = contrastive_weight
 

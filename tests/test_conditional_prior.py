@@ -517,9 +517,9 @@ def test_contrastive_term_is_the_cross_entropy_of_the_class_under_its_law(base, 
         _segment_cross_entropy(Z, u, scales, kind, loc),
         rtol=1e-5,
     )
-    # off by default: no term
+    # 0 turns it off: no term
     reg0 = _ConditionalMMDRegularizer(
-        ConditionalPrior(base),
+        ConditionalPrior(base, contrastive_weight=0.0),
         log_scales,
         torch.tensor([1.0]),
         "rbf",
