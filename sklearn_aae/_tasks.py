@@ -472,6 +472,8 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
             )
             best._fine_tune(X, _heads_for(partition, best_probabilities[0]))
         params = self.get_params(deep=False)
+        for name in set(vars(self)) - set(vars(best)) - set(params):
+            delattr(self, name)  # an earlier fit's state that this one lacks
         for name, value in vars(best).items():
             if name not in params:  # the fitted state, not the parameters
                 setattr(self, name, value)

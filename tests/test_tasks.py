@@ -781,3 +781,20 @@ def test_embedding_head_positions_are_the_found_clusters_heads():
     np.testing.assert_array_equal(emb.head_positions_, W[[1, 3]])
     # every row of a cluster sits on its head (a zero style)
     np.testing.assert_allclose(emb.transform(X)[:30], np.tile(W[1], (30, 1)))
+
+
+def test_clusterer_n_init_refit_drops_feature_names_of_an_earlier_fit():
+    # A refit with n_init > 1 copied the kept fit's state over the estimator's
+    # but kept what the kept fit lacks: a DataFrame's feature names outlived a
+    # refit on an array (a warning at every transform, stale output names).
+    pd = pytest.importorskip("pandas")
+    X, _ = _blobs(60)
+    est = MMDAutoencoderEmbedding(n_clusters=3, n_init=2, max_iter=2, **FAST)
+    est = _fit(est, pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    assert not hasattr(est, "feature_names_in_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        est.transform(X)
