@@ -1303,7 +1303,8 @@ discriminator_steps, instance_noise : see AdversarialAutoencoder
 
     Attributes
     ----------
-    labels_, cluster_heads_, n_clusters_ : see MMDAutoencoderClustering
+    labels_, cluster_heads_, n_clusters_, n_init_losses_ : \
+see MMDAutoencoderClustering
         The clusters found, numbered from 0.
     encoder_, decoder_, discriminator_, prior_, noise_variance_, device_, \
 loss_curve_, history_, validation_loss_curve_, best_loss_, n_iter_, \
@@ -1456,7 +1457,8 @@ class MMDAutoencoderEmbedding(_AutoencoderEmbeddingMixin, MMDAutoencoder):
     head_positions_ : ndarray of shape (`n_clusters_`, n_components)
         The positions of the found clusters' heads in the map (row ``c`` for
         cluster ``c``).
-    labels_, cluster_heads_, n_clusters_ : see MMDAutoencoderClustering
+    labels_, cluster_heads_, n_clusters_, n_init_losses_ : \
+see MMDAutoencoderClustering
         The clusters found, numbered from 0.
     encoder_, decoder_, prior_, noise_variance_, device_, loss_curve_, \
 history_, validation_loss_curve_, best_loss_, n_iter_, n_features_in_, \
@@ -1587,7 +1589,7 @@ discriminator_steps, instance_noise : see AdversarialAutoencoder
 
     Attributes
     ----------
-    head_positions_, labels_, cluster_heads_, n_clusters_ : \
+    head_positions_, labels_, cluster_heads_, n_clusters_, n_init_losses_ : \
 see MMDAutoencoderEmbedding
         The found clusters' heads in the map, and the clusters.
     encoder_, decoder_, discriminator_, prior_, noise_variance_, device_, \
