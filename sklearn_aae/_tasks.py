@@ -426,9 +426,9 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
     def _fit(self, X, y, incremental, classes=None):
         continuing = incremental or (self.warm_start and hasattr(self, "encoder_"))
         if self.n_init == 1 or continuing:
-            if not continuing:
-                self.__dict__.pop("n_init_losses_", None)
             super()._fit(X, y, incremental, classes)
+            if not continuing:  # (after the fit: a refused one keeps it)
+                self.__dict__.pop("n_init_losses_", None)
         else:
             self._fit_n_init(X, y)
         # Clusters are the heads that the rows of this call use, numbered 0..

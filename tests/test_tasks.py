@@ -798,3 +798,17 @@ def test_clusterer_n_init_refit_drops_feature_names_of_an_earlier_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         est.transform(X)
+
+
+def test_clusterer_refused_refit_keeps_n_init_losses():
+    # A refit refused for its data leaves a fitted model intact (as the base's
+    # validation does); the n_init record was dropped before the data were
+    # checked.
+    X, _ = _blobs(60)
+    est = _fit(MMDAutoencoderClustering(n_clusters=3, n_init=2, max_iter=2, **FAST), X)
+    losses = est.n_init_losses_.copy()
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.set_params(n_init=1).fit(bad)
+    np.testing.assert_array_equal(est.n_init_losses_, losses)
