@@ -461,7 +461,8 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         for seed in seeds:
             run = clone(self).set_params(n_init=1, random_state=int(seed))
             super(_AutoencoderClusteringMixin, run)._fit(X, y, incremental=False)
-            losses.append(run.loss_curve_[-1])
+            # (inf: interrupted before an epoch ended, so no loss to compare)
+            losses.append(run.loss_curve_[-1] if run.loss_curve_ else np.inf)
             if self.consensus:
                 probabilities.append(run._head_probabilities(X))
             if best is None or losses[-1] < min(losses[:-1]):

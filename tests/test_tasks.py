@@ -812,3 +812,18 @@ def test_clusterer_refused_refit_keeps_n_init_losses():
     with pytest.raises(ValueError, match="NaN"):
         est.set_params(n_init=1).fit(bad)
     np.testing.assert_array_equal(est.n_init_losses_, losses)
+
+
+def test_clusterer_n_init_interrupted_in_a_first_epoch_keeps_the_weights(monkeypatch):
+    # Ctrl-C is caught by each fit (a warning, the weights kept); an
+    # initialisation interrupted before its first epoch ended has no final
+    # loss, and n_init's comparison of them raised IndexError.
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MMDAutoencoderClustering, "_run_epoch", interrupted)
+    X, _ = _blobs(60)
+    est = MMDAutoencoderClustering(n_clusters=3, n_init=2, max_iter=2, **FAST)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est = _fit(est, X)
+    assert est.n_iter_ == 0 and est.labels_.shape == (60,)
