@@ -426,9 +426,9 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
     def _fit(self, X, y, incremental, classes=None):
         continuing = incremental or (self.warm_start and hasattr(self, "encoder_"))
         if self.n_init == 1 or continuing:
-            if not continuing:
-                self.__dict__.pop("n_init_losses_", None)
             super()._fit(X, y, incremental, classes)
+            if not continuing:  # (after the fit: a refused one keeps it)
+                self.__dict__.pop("n_init_losses_", None)
         else:
             self._fit_n_init(X, y)
         # Clusters are the heads that the rows of this call use, numbered 0..
@@ -461,7 +461,8 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         for seed in seeds:
             run = clone(self).set_params(n_init=1, random_state=int(seed))
             super(_AutoencoderClusteringMixin, run)._fit(X, y, incremental=False)
-            losses.append(run.loss_curve_[-1])
+            # (inf: interrupted before an epoch ended, so no loss to compare)
+            losses.append(run.loss_curve_[-1] if run.loss_curve_ else np.inf)
             if self.consensus:
                 probabilities.append(run._head_probabilities(X))
             if best is None or losses[-1] < min(losses[:-1]):
@@ -472,6 +473,8 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
             )
             best._fine_tune(X, _heads_for(partition, best_probabilities[0]))
         params = self.get_params(deep=False)
+        for name in set(vars(self)) - set(vars(best)) - set(params):
+            delattr(self, name)  # an earlier fit's state that this one lacks
         for name, value in vars(best).items():
             if name not in params:  # the fitted state, not the parameters
                 setattr(self, name, value)
@@ -1301,7 +1304,8 @@ discriminator_steps, instance_noise : see AdversarialAutoencoder
 
     Attributes
     ----------
-    labels_, cluster_heads_, n_clusters_ : see MMDAutoencoderClustering
+    labels_, cluster_heads_, n_clusters_, n_init_losses_ : \
+see MMDAutoencoderClustering
         The clusters found, numbered from 0.
     encoder_, decoder_, discriminator_, prior_, noise_variance_, device_, \
 loss_curve_, history_, validation_loss_curve_, best_loss_, n_iter_, \
@@ -1454,7 +1458,8 @@ class MMDAutoencoderEmbedding(_AutoencoderEmbeddingMixin, MMDAutoencoder):
     head_positions_ : ndarray of shape (`n_clusters_`, n_components)
         The positions of the found clusters' heads in the map (row ``c`` for
         cluster ``c``).
-    labels_, cluster_heads_, n_clusters_ : see MMDAutoencoderClustering
+    labels_, cluster_heads_, n_clusters_, n_init_losses_ : \
+see MMDAutoencoderClustering
         The clusters found, numbered from 0.
     encoder_, decoder_, prior_, noise_variance_, device_, loss_curve_, \
 history_, validation_loss_curve_, best_loss_, n_iter_, n_features_in_, \
@@ -1585,7 +1590,7 @@ discriminator_steps, instance_noise : see AdversarialAutoencoder
 
     Attributes
     ----------
-    head_positions_, labels_, cluster_heads_, n_clusters_ : \
+    head_positions_, labels_, cluster_heads_, n_clusters_, n_init_losses_ : \
 see MMDAutoencoderEmbedding
         The found clusters' heads in the map, and the clusters.
     encoder_, decoder_, discriminator_, prior_, noise_variance_, device_, \

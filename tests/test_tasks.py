@@ -781,3 +781,49 @@ def test_embedding_head_positions_are_the_found_clusters_heads():
     np.testing.assert_array_equal(emb.head_positions_, W[[1, 3]])
     # every row of a cluster sits on its head (a zero style)
     np.testing.assert_allclose(emb.transform(X)[:30], np.tile(W[1], (30, 1)))
+
+
+def test_clusterer_n_init_refit_drops_feature_names_of_an_earlier_fit():
+    # A refit with n_init > 1 copied the kept fit's state over the estimator's
+    # but kept what the kept fit lacks: a DataFrame's feature names outlived a
+    # refit on an array (a warning at every transform, stale output names).
+    pd = pytest.importorskip("pandas")
+    X, _ = _blobs(60)
+    est = MMDAutoencoderEmbedding(n_clusters=3, n_init=2, max_iter=2, **FAST)
+    est = _fit(est, pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    assert not hasattr(est, "feature_names_in_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        est.transform(X)
+
+
+def test_clusterer_refused_refit_keeps_n_init_losses():
+    # A refit refused for its data leaves a fitted model intact (as the base's
+    # validation does); the n_init record was dropped before the data were
+    # checked.
+    X, _ = _blobs(60)
+    est = _fit(MMDAutoencoderClustering(n_clusters=3, n_init=2, max_iter=2, **FAST), X)
+    losses = est.n_init_losses_.copy()
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.set_params(n_init=1).fit(bad)
+    np.testing.assert_array_equal(est.n_init_losses_, losses)
+
+
+def test_clusterer_n_init_interrupted_in_a_first_epoch_keeps_the_weights(monkeypatch):
+    # Ctrl-C is caught by each fit (a warning, the weights kept); an
+    # initialisation interrupted before its first epoch ended has no final
+    # loss, and n_init's comparison of them raised IndexError.
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MMDAutoencoderClustering, "_run_epoch", interrupted)
+    X, _ = _blobs(60)
+    est = MMDAutoencoderClustering(n_clusters=3, n_init=2, max_iter=2, **FAST)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est = _fit(est, X)
+    assert est.n_iter_ == 0 and est.labels_.shape == (60,)
