@@ -488,7 +488,13 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         self.set_params(warm_start=True, max_iter=min(self.max_iter, _CONSENSUS_EPOCHS))
         self._fine_tuning = True
         try:
-            super()._fit(X, heads, incremental=False)
+            with warnings.catch_warnings():
+                # (a fixed number of epochs by design: "maximum iterations
+                # reached" would only be noise beside the fits' own warnings)
+                warnings.filterwarnings(
+                    "ignore", "Stochastic optimizer", ConvergenceWarning
+                )
+                super()._fit(X, heads, incremental=False)
         finally:
             self._fine_tuning = False
 

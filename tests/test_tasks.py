@@ -827,3 +827,16 @@ def test_clusterer_n_init_interrupted_in_a_first_epoch_keeps_the_weights(monkeyp
     with pytest.warns(UserWarning, match="interrupted"):
         est = _fit(est, X)
     assert est.n_iter_ == 0 and est.labels_.shape == (60,)
+
+
+def test_consensus_fine_tuning_does_not_warn_that_it_reached_max_iter():
+    # Each fit warns that it stopped at max_iter; the fine-tuning, a fixed
+    # number of epochs by design, does not add a third such warning.
+    X, _ = _blobs(60)
+    est = MMDAutoencoderClustering(n_clusters=3, n_init=2, max_iter=2, **FAST)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X)
+    reached = [w for w in caught if "Stochastic optimizer" in str(w.message)]
+    assert len(reached) == 2
+    assert len(est.history_["consensus"]) == 2  # (it did train)
