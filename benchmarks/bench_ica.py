@@ -16,6 +16,8 @@ Methods, on the standardised observations:
   fitted with ``y=u`` (the public estimator, the settings the user guide
   recommends for ICA; the prior's default time-contrastive term, weight 0.01);
 - ``no-contrastive``: the same without the term (``contrastive_weight=0``);
+- ``laplace-base``: the defaults with ``ConditionalPrior(LaplacePrior(scale=
+  1/sqrt(2)))``, the sources' own (unit-variance Laplace) law as the base;
 - ``contrastive``: the same with ``contrastive_weight=W`` (``W`` from
   ``--contrastive-weight``, 0.03 by default);
 - ``unconditional``: the same network and budget with
@@ -63,11 +65,13 @@ METHODS = [
     "conditional",
     "no-contrastive",
     "contrastive",
+    "laplace-base",
     "unconditional",
     "FastICA",
     "PCA",
 ]
-CONDITIONAL = ("conditional", "no-contrastive", "contrastive")  # fitted with u
+# fitted with u
+CONDITIONAL = ("conditional", "no-contrastive", "contrastive", "laplace-base")
 # ConditionalPrior's contrastive_weight in the 'contrastive' rows.
 CONTRASTIVE_WEIGHT = 0.03
 
@@ -110,6 +114,8 @@ def _estimator(
     epochs = math.ceil(steps / math.ceil(n_rows / BATCH_SIZE))
     if method == "conditional":  # the public defaults
         prior = ConditionalPrior(GaussianPrior())
+    elif method == "laplace-base":  # the sources' law (unit variance)
+        prior = ConditionalPrior(LaplacePrior(scale=1 / math.sqrt(2)))
     elif method == "no-contrastive":
         prior = ConditionalPrior(GaussianPrior(), contrastive_weight=0.0)
     elif method == "contrastive":
