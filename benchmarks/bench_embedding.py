@@ -38,6 +38,7 @@ import warnings
 import numpy as np
 import torch
 from _digits import digits, split
+from bench_tasks import table
 from joblib import Parallel, delayed
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -51,6 +52,8 @@ from sklearn_aae import (
     MMDAutoencoder,
     MMDAutoencoderEmbedding,
 )
+
+TASK = "Held-out rows (higher is better)"
 
 try:
     from umap import UMAP
@@ -108,7 +111,9 @@ def run(seed, max_iter):
             )
         if hasattr(est, "predict"):
             row["ari"] = adjusted_rand_score(y_test, est.predict(X_test))
-        rows.append({"model": name, "seed": seed, "seconds": seconds, **row})
+        rows.append(
+            {"task": TASK, "model": name, "seed": seed, "seconds": seconds, **row}
+        )
     # TSNE: no transform; the training and held-out rows are embedded together.
     t0 = time.perf_counter()
     M = TSNE(2, random_state=seed).fit_transform(np.vstack([X_train, X_test]))
@@ -116,22 +121,15 @@ def run(seed, max_iter):
     n = len(X_train)
     row = scores(M[:n], M[n:], X_test, y_train, y_test)
     rows.append(
-        {"model": "TSNE (transductive)", "seed": seed, "seconds": seconds, **row}
+        {
+            "task": TASK,
+            "model": "TSNE (transductive)",
+            "seed": seed,
+            "seconds": seconds,
+            **row,
+        }
     )
     return rows
-
-
-def table(rows, metrics):
-    out = ["| " + " | ".join(["model", *metrics, "fit s"]) + " |"]
-    out.append("|" + "---|" * (len(metrics) + 2))
-    for model in dict.fromkeys(r["model"] for r in rows):
-        sel = [r for r in rows if r["model"] == model]
-        cells = [model]
-        for m in [*metrics, "seconds"]:
-            v = np.array([r[m] for r in sel if m in r], dtype=float)
-            cells.append(f"{v.mean():.3f} ± {v.std():.3f}" if len(v) else "–")
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
 
 
 def main():
@@ -153,7 +151,6 @@ def main():
         f"max_iter={args.max_iter}, {time.perf_counter() - t0:.0f} s in all"
         + ("" if UMAP is not None else "; umap-learn not installed: no UMAP row")
     )
-    print("\nHeld-out rows (higher is better)")
     print(table(rows, ["knn accuracy", "trustworthiness", "ari"]))
 
 

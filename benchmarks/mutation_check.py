@@ -465,8 +465,8 @@ MUTATIONS = [
     Mutation(
         "supervised_weight_ignored",
         "sklearn_aae/_tasks.py",
-        'return {"classification": (self.supervised_weight, ce)}',
-        'return {"classification": (1.0, ce)}',
+        '{"classification": (self.supervised_weight,',
+        '{"classification": (1.0,',
         "the classifiers' cross-entropy has weight 1 whatever supervised_weight",
         TASK_TESTS,
     ),
@@ -481,8 +481,8 @@ MUTATIONS = [
     Mutation(
         "cross_entropy_on_unlabelled_rows",
         "sklearn_aae/_tasks.py",
-        "ce = -(picked * labelled).sum() / n_labelled",
-        "ce = -picked.mean()",
+        "return -(picked * labelled).sum() / n_labelled",
+        "return -picked.mean()",
         "the cross-entropy also pulls the unlabelled rows (-1) to the first class",
         TASK_TESTS,
     ),
@@ -549,7 +549,7 @@ MUTATIONS = [
     Mutation(
         "consensus_not_fine_tuned",
         "sklearn_aae/_tasks.py",
-        "best._fine_tune(X, _heads_for(partition, best_probabilities[0]))",
+        "best._fine_tune(X, _heads_for(partition, probabilities[kept]))",
         "pass",
         "n_init with consensus=True keeps the lowest-loss fit without "
         "fine-tuning it to the consensus",
@@ -736,7 +736,7 @@ MUTATIONS = [
     Mutation(
         "streamed_rows_in_sorted_order",
         "sklearn_aae/_data.py",
-        "self._rows_to_device(self.X[idx[order]][np.argsort(order)])",
+        "self._rows_to_device(self.X[idx[order]][back])",
         "self._rows_to_device(self.X[idx[order]])",
         "sparse and memory-mapped batches trained in sorted order (per-row noise "
         "on other rows than the dense array's)",
@@ -760,10 +760,11 @@ MUTATIONS = [
     ),
     Mutation(
         "state_parameters_required",
-        "sklearn_aae/_base.py",
-        "setattr(self, param, defaults[param].default)",
-        "raise ValueError(param)",
-        "a state written before a parameter existed is refused",
+        "sklearn_aae/_utils.py",
+        "setattr(obj, name, value)",
+        "raise ValueError(name)",
+        "a state (of an estimator or a prior) written before a parameter "
+        "existed is refused",
         _first("tests/test_persistence.py"),
     ),
     Mutation(

@@ -6,7 +6,6 @@ Rows and labels are handled by ``_data``, devices by ``_devices``, encoder
 kinds by ``_networks`` and importance-sampled scoring by ``_scoring``.
 """
 
-import inspect
 import math
 import time
 import warnings
@@ -68,7 +67,7 @@ from ._persistence import (
 )
 from ._scoring import LikelihoodScoreMixin
 from ._torch_priors import _LearnedLogScales, code_support, tensor_prior
-from ._utils import _check_n_samples, _seed_from
+from ._utils import _check_n_samples, _seed_from, _set_missing_parameters
 from .priors import ConditionalPrior, _check_prior, _prior_n_classes
 
 # The least noise_variance_: a perfect reconstruction must not give an infinite
@@ -1127,10 +1126,7 @@ class BaseAutoencoder(
         follow the recorded architecture, not the parameters.
         """
         name = type(self).__name__
-        defaults = inspect.signature(type(self).__init__).parameters
-        for param in self._get_param_names():
-            if param not in vars(self):
-                setattr(self, param, defaults[param].default)
+        _set_missing_parameters(self)
         needed = [
             "_architecture",
             "n_features_in_",

@@ -648,7 +648,9 @@ class _Data:
                 # (on the host: the batch is small once read, and the device
                 # gets one copy and no indexing of its own)
                 order = np.argsort(idx, kind="stable")
-                xb = self._rows_to_device(self.X[idx[order]][np.argsort(order)])
+                back = np.empty_like(order)  # the inverse permutation
+                back[order] = np.arange(len(order))
+                xb = self._rows_to_device(self.X[idx[order]][back])
             else:
                 xb = self._rows_to_device(self.X[idx])
         else:

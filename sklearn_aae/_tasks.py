@@ -116,6 +116,16 @@ class _ClassCodeMixin(TransformerMixin):
         log_p = p.clamp_min(1e-30).log()
         return (p * (log_p - log_q)).sum(dim=1).mean()
 
+    def _cross_entropy(self, z, yb):
+        """``-log q(y|x)`` of the class block ``z[:, :K]`` at the heads ``yb``,
+        averaged over the rows that have one (``yb >= 0``; 0 without)."""
+        labelled = yb >= 0
+        log_p = z[:, : self._n_heads()].clamp_min(1e-30).log()
+        picked = log_p.gather(1, yb.clamp_min(0)[:, None])[:, 0]
+        # A mean over the batch's labelled rows, with no host synchronisation.
+        n_labelled = labelled.sum().clamp_min(1)
+        return -(picked * labelled).sum() / n_labelled
+
     def _head_probabilities(self, X):
         """The class block of the codes of ``X``: ``(n_samples, K)``, float64."""
         check_is_fitted(self)
@@ -288,14 +298,7 @@ class _AutoencoderClassifierMixin(ClassifierMixin, _ClassCodeMixin):
 
     def _task_losses(self, z, yb):
         """The cross-entropy of the labelled rows' class block (0 without)."""
-        K = self._n_heads()
-        labelled = yb >= 0
-        log_p = z[:, :K].clamp_min(1e-30).log()
-        picked = log_p.gather(1, yb.clamp_min(0)[:, None])[:, 0]
-        # A mean over the batch's labelled rows, with no host synchronisation.
-        n_labelled = labelled.sum().clamp_min(1)
-        ce = -(picked * labelled).sum() / n_labelled
-        return {"classification": (self.supervised_weight, ce)}
+        return {"classification": (self.supervised_weight, self._cross_entropy(z, yb))}
 
     def _heads_of(self, y, n_rows):
         y = column_or_1d(y)
@@ -458,7 +461,7 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
             2**31 - 1, size=self.n_init
         )
         best, losses, probabilities = None, [], []
-        for seed in seeds:
+        for i, seed in enumerate(seeds):
             run = clone(self).set_params(n_init=1, random_state=int(seed))
             super(_AutoencoderClusteringMixin, run)._fit(X, y, incremental=False)
             # (inf: interrupted before an epoch ended, so no loss to compare)
@@ -466,12 +469,12 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
             if self.consensus:
                 probabilities.append(run._head_probabilities(X))
             if best is None or losses[-1] < min(losses[:-1]):
-                best, best_probabilities = run, probabilities[-1:]
+                best, kept = run, i
         if self.consensus:
             partition = _consensus_partition(
                 probabilities, self.n_clusters, int(seeds[0])
             )
-            best._fine_tune(X, _heads_for(partition, best_probabilities[0]))
+            best._fine_tune(X, _heads_for(partition, probabilities[kept]))
         params = self.get_params(deep=False)
         for name in set(vars(self)) - set(vars(best)) - set(params):
             delattr(self, name)  # an earlier fit's state that this one lacks
@@ -511,9 +514,7 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         the cross-entropy of the class block to them."""
         if yb is None:
             return {}
-        log_p = z[:, : self._n_heads()].clamp_min(1e-30).log()
-        ce = -log_p.gather(1, yb[:, None])[:, 0].mean()
-        return {"consensus": (1.0, ce)}
+        return {"consensus": (1.0, self._cross_entropy(z, yb))}
 
     def _heads_of(self, y, n_rows):
         y = column_or_1d(y)

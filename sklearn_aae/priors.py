@@ -62,7 +62,6 @@ Examples
 True
 """
 
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -85,7 +84,7 @@ from ._torch_priors import (
     closed_form_tensor_prior,
     tensor_prior,
 )
-from ._utils import _check_n_samples, _seed_from
+from ._utils import _check_n_samples, _seed_from, _set_missing_parameters
 
 __all__ = [
     "BasePrior",
@@ -128,11 +127,7 @@ class BasePrior(BaseEstimator):
         ``_defaults_before`` where the default is another.
         """
         super().__setstate__(state)
-        defaults = inspect.signature(type(self).__init__).parameters
-        for param in self._get_param_names():
-            if param not in vars(self):
-                default = self._defaults_before.get(param, defaults[param].default)
-                setattr(self, param, default)
+        _set_missing_parameters(self, self._defaults_before)
 
     # Parameters whose default differs from the value that kept the behaviour
     # of the states written before they existed: {name: that value}.
