@@ -521,16 +521,28 @@ class BaseAutoencoder(
         return self._fit(X, y, incremental=True, classes=classes)
 
     def _fit(self, X, y, incremental, classes=None):
-        """The training loop: start, then epochs until a stop, then end."""
+        """The training loop (see :meth:`_train`); returns ``self``."""
+        self._train(X, y, incremental, classes)
+        return self
+
+    def _train(self, X, y, incremental, classes=None):
+        """The training loop: start, then epochs until a stop, then end.
+
+        Returns whether the user interrupted it (Ctrl-C: a warning, and the
+        estimator keeps its current weights), so that a caller running several
+        fits (the clusterers' ``n_init``) can stop them all.
+        """
         fresh = not hasattr(self, "encoder_") or not (incremental or self.warm_start)
         self._check_prior_support()
         X, y = self._validate_input(X, y, reset=fresh, classes=classes)
         run = self._start(X, y, fresh, incremental)
+        interrupted = False
         try:
             for _ in range(1 if incremental else self.max_iter):
                 if self._epoch(run):
                     break
         except KeyboardInterrupt:
+            interrupted = True
             warnings.warn(
                 f"Training interrupted by the user after {self.n_iter_} epochs; "
                 "the estimator keeps its current weights.",
@@ -544,7 +556,7 @@ class BaseAutoencoder(
                     ConvergenceWarning,
                 )
         self._end(run)
-        return self
+        return interrupted
 
     def _start(self, X, y, fresh, incremental):
         """Seeds, device, prior, networks and optimisers; the data and their split."""
@@ -578,8 +590,6 @@ class BaseAutoencoder(
         self._move_modules(self.device_)
         if getattr(self, "_optimizer", None) is None:
             self._optimizer = self._make_optimizer("_optimizer")
-        tprior = tensor_prior(self.prior_, self._code_width(), self.device_)
-        regularizer = self._make_regularizer(tprior, generator)
         data = _Data(X, self.device_, y=y)
         if self.verbose and data.too_large is not None:
             needed, free = data.too_large
@@ -593,6 +603,10 @@ class BaseAutoencoder(
         self._count_prior_classes(y, train_idx, fresh)
         if not incremental:
             self._check_rows_per_class(y, train_idx)
+        # (after the count: a conditional prior's regulariser reads the
+        # classes' frequencies)
+        tprior = tensor_prior(self.prior_, self._code_width(), self.device_)
+        regularizer = self._make_regularizer(tprior, generator)
         return _Run(
             data=data,
             train_idx=train_idx,
@@ -869,7 +883,7 @@ class BaseAutoencoder(
                 "scales change (see the user guide, 'Nonlinear ICA with an "
                 "auxiliary variable').",
                 UserWarning,
-                stacklevel=6,
+                stacklevel=7,
             )
         n = len(train_idx)
         counts = np.bincount(np.asarray(codes)[train_idx])
@@ -884,7 +898,7 @@ class BaseAutoencoder(
                 "example with numpy.digitize (see the user guide, 'Nonlinear "
                 "ICA with an auxiliary variable').",
                 UserWarning,
-                stacklevel=6,
+                stacklevel=7,
             )
             return
         per_class = n / _n_batches(n, self.batch_size) / max(n_classes, 1)
@@ -897,7 +911,7 @@ class BaseAutoencoder(
                 f"of about {20 * n_classes} (see the user guide, 'Nonlinear "
                 "ICA with an auxiliary variable').",
                 UserWarning,
-                stacklevel=6,
+                stacklevel=7,
             )
 
     def _parameters_finite(self):

@@ -56,7 +56,7 @@ def warn_if_tf32(device):
             "distances lose precision and small MMD values are biased. Set "
             "torch.backends.cuda.matmul.allow_tf32 = False for full float32.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
 
@@ -71,7 +71,7 @@ def warn_if_bfloat16_is_emulated(precision, device):
             f"{major}.{minor}), which has no native bfloat16 arithmetic: training "
             "will likely be slower than with precision='float32'.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
 

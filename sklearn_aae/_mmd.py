@@ -151,7 +151,9 @@ class _ConditionalMMDRegularizer:
     (:func:`~sklearn_aae._kernels.grouped_mmd2_mean`).
     """
 
-    def __init__(self, prior, log_scales, bandwidths, kernel, n_dims, device):
+    def __init__(
+        self, prior, log_scales, bandwidths, kernel, n_dims, device, weights=None
+    ):
         kind, loc, scale = prior._factors(n_dims)
         self.kind, self.kernel, self.log_scales = kind, kernel, log_scales
         self.contrastive_weight = float(prior.contrastive_weight)
@@ -159,6 +161,11 @@ class _ConditionalMMDRegularizer:
         f32 = dict(device=device, dtype=torch.float32)
         self.loc = torch.as_tensor(loc, **f32)
         self.scale = torch.as_tensor(scale, **f32)
+        # The classes' frequencies in the training rows (None: equal), the
+        # contrastive term's prior over the classes.
+        self.log_weights = (
+            None if weights is None else torch.as_tensor(weights, **f32).log()
+        )
         bw64 = bandwidths.to(torch.float64).cpu()
         self.bandwidths = bw64.to(**f32)
         if kernel == "rbf":
@@ -193,9 +200,10 @@ class _ConditionalMMDRegularizer:
     def extra_terms(self, Z, y):
         """``{'contrastive': (weight, value)}``: the cross-entropy of each
         row's class under the classes' own laws, ``p(k | z)`` proportional to
-        ``p_k(z)`` (the learned scales; the classes equally likely a priori),
-        the time-contrastive term of the prior's ``contrastive_weight``; empty
-        when it is 0."""
+        ``w_k p_k(z)`` (the learned scales, and the classes' frequencies
+        ``w_k`` in the training rows: segments of unequal lengths are not
+        equally likely a priori), the time-contrastive term of the prior's
+        ``contrastive_weight``; empty when it is 0."""
         if self.contrastive_weight == 0 or y is None:
             return {}
         log_scales = self.log_scales() + self.scale.log()  # (K, d)
@@ -206,6 +214,8 @@ class _ConditionalMMDRegularizer:
         else:
             t, inverse = (Z - self.loc).abs(), (-log_scales).exp()
         logits = -(t @ inverse.T) - log_scales.sum(dim=1)  # (n, K)
+        if self.log_weights is not None:
+            logits = logits + self.log_weights
         ce = torch.nn.functional.cross_entropy(logits, y)
         return {"contrastive": (self.contrastive_weight, ce)}
 
@@ -439,6 +449,7 @@ class MMDAutoencoder(BaseAutoencoder):
                 self.kernel,
                 self.n_components,
                 self.device_,
+                weights=self.prior_weights_,
             )
         return _MMDRegularizer(
             tprior,

@@ -456,25 +456,43 @@ class _AutoencoderClusteringMixin(ClusterMixin, _ClassCodeMixin):
         fit of a copy with ``n_init=1``. The one whose final training loss is
         lowest is kept (as ``KMeans`` keeps the lowest inertia); with
         ``consensus=True`` it is then fine-tuned to the consensus of all the
-        fits' partitions (:func:`_consensus_partition`)."""
+        fits' partitions (:func:`_consensus_partition`).
+
+        Ctrl-C ends them all: the fits so far are compared and the best kept,
+        without the consensus (``n_init_losses_`` has one entry per fit run).
+        """
         seeds = check_random_state(self.random_state).randint(
             2**31 - 1, size=self.n_init
         )
         best, losses, probabilities = None, [], []
         for i, seed in enumerate(seeds):
             run = clone(self).set_params(n_init=1, random_state=int(seed))
-            super(_AutoencoderClusteringMixin, run)._fit(X, y, incremental=False)
+            interrupted = run._train(X, y, incremental=False)
             # (inf: interrupted before an epoch ended, so no loss to compare)
             losses.append(run.loss_curve_[-1] if run.loss_curve_ else np.inf)
             if self.consensus:
                 probabilities.append(run._head_probabilities(X))
             if best is None or losses[-1] < min(losses[:-1]):
                 best, kept = run, i
-        if self.consensus:
+            if interrupted:
+                warnings.warn(
+                    f"n_init: the user interrupted fit {i + 1} of {self.n_init};"
+                    " the fits left and the consensus are skipped, and the "
+                    "best fit so far is kept.",
+                    UserWarning,
+                )
+                break
+        if self.consensus and not interrupted:
             partition = _consensus_partition(
                 probabilities, self.n_clusters, int(seeds[0])
             )
             best._fine_tune(X, _heads_for(partition, probabilities[kept]))
+            # One entry per epoch in every list of history_: NaN for the
+            # epochs before the fine-tuning.
+            tuned = best.history_.get("consensus", [])
+            best.history_["consensus"] = [np.nan] * (
+                len(best.loss_curve_) - len(tuned)
+            ) + tuned
         params = self.get_params(deep=False)
         for name in set(vars(self)) - set(vars(best)) - set(params):
             delattr(self, name)  # an earlier fit's state that this one lacks
@@ -1124,7 +1142,9 @@ class MMDAutoencoderClustering(_AutoencoderClusteringMixin, MMDAutoencoder):
         digits (``benchmarks/bench_tasks.py``, 5 seeds, held-out ARI):
         ``n_init=5`` with the consensus 0.782 ± 0.022, against 0.755 ± 0.017
         with 1 fit and 0.734 ± 0.045 keeping the lowest loss; see the user
-        guide. ``partial_fit`` and ``warm_start`` continue the kept fit.
+        guide. ``partial_fit`` and ``warm_start`` continue the kept fit
+        (without the consensus's term); a first ``partial_fit`` trains one
+        initialisation, as ``MiniBatchKMeans.partial_fit`` does.
     consensus : bool, default=True
         With ``n_init > 1``: True combines the fits' partitions by evidence
         accumulation (Fred & Jain 2005): rows are clustered by spectral
@@ -1132,10 +1152,14 @@ class MMDAutoencoderClustering(_AutoencoderClusteringMixin, MMDAutoencoder):
         co-association, never formed as an ``n x n`` matrix), and the fit with
         the lowest final loss is trained on for ``min(max_iter, 50)`` epochs
         more with a cross-entropy pulling each row to the head matched to its
-        consensus cluster (``history_['consensus']``), so that one network,
-        and an inductive ``predict``, carries the consensus. False keeps the
-        fit with the lowest final training loss, as ``KMeans`` keeps the
-        lowest inertia.
+        consensus cluster, so that one network, and an inductive
+        ``predict``, carries the consensus. Those epochs follow the fit's in
+        ``loss_curve_`` (whose objective then has one more term) and
+        ``n_iter_``; ``history_['consensus']`` records the term, NaN before
+        them. False keeps the fit with the lowest final training loss, as
+        ``KMeans`` keeps the lowest inertia. Ctrl-C during the fits ends them
+        all and skips the consensus (the best fit so far is kept, with a
+        warning).
     n_components : int, default=2
         Dimension of the style code (what :meth:`transform` returns).
     prior : prior object, default=None

@@ -1011,8 +1011,9 @@ class ConditionalPrior(BasePrior):
     contrastive_weight : float, default=0.01
         Weight of a time-contrastive term (Hyvarinen & Morioka 2016) added to
         the training objective: the cross-entropy of each row's class ``k``
-        under the classes' own laws, ``p(k | z)`` proportional to ``p_k(z)``
-        with the learned scales (the classes equally likely a priori). It asks
+        under the classes' own laws, ``p(k | z)`` proportional to ``w_k
+        p_k(z)`` with the learned scales and the classes' frequencies ``w_k``
+        in the training labels (``prior_weights_``). It asks
         the codes' scales, not only their laws, to tell the classes apart,
         which is what identifies the sources. Recorded in ``history_`` as
         ``'contrastive'``; 0 turns it off. Measured on the nonlinear-ICA

@@ -472,14 +472,17 @@ def test_a_continuous_u_warns_that_every_value_is_a_class():
 
 
 # ------------------------------------------------ the time-contrastive term
-def _segment_cross_entropy(Z, u, scales, kind, loc=0.0):
-    """Mean -log p(u | z) with p(k | z) proportional to p_k(z), in NumPy."""
+def _segment_cross_entropy(Z, u, scales, kind, loc=0.0, weights=None):
+    """Mean -log p(u | z) with p(k | z) proportional to w_k p_k(z), in NumPy
+    (``weights`` None: equal)."""
     T = (Z[:, None, :] - loc) / scales[None]
     if kind == "gaussian":
         log_density = -0.5 * T**2 - 0.5 * np.log(2 * np.pi)
     else:
         log_density = -np.abs(T) - np.log(2.0)
     logits = (log_density - np.log(scales)[None]).sum(axis=2)
+    if weights is not None:
+        logits += np.log(weights)[None]
     logits -= logits.max(axis=1, keepdims=True)
     log_post = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     return -log_post[np.arange(len(u)), u].mean()
@@ -527,6 +530,38 @@ def test_contrastive_term_is_the_cross_entropy_of_the_class_under_its_law(base, 
         torch.device("cpu"),
     )
     assert reg0.extra_terms(torch.as_tensor(Z), torch.as_tensor(u)) == {}
+    # segments of unequal lengths: the classes' frequencies are their prior
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    reg_w = _ConditionalMMDRegularizer(
+        prior,
+        log_scales,
+        torch.tensor([1.0]),
+        "rbf",
+        3,
+        torch.device("cpu"),
+        weights=weights,
+    )
+    _, value_w = reg_w.extra_terms(torch.as_tensor(Z), torch.as_tensor(u))[
+        "contrastive"
+    ]
+    assert_allclose(
+        float(value_w.detach()),
+        _segment_cross_entropy(Z, u, scales, kind, loc, weights),
+        rtol=1e-5,
+    )
+    assert abs(float(value_w) - float(value)) > 1e-3
+
+
+def test_contrastive_term_weighs_the_classes_by_their_training_frequencies():
+    # The fitted model's regulariser reads prior_weights_ (counted before it
+    # is made); equal segments give equal weights, so the same term as before.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 3))
+    u = np.repeat([0, 1, 2], [20, 40, 60])
+    est = MMDAutoencoder(prior=ConditionalPrior(), **FAST).fit(X, u)
+    assert_allclose(est.prior_weights_, [1 / 6, 1 / 3, 1 / 2])
+    reg = est._make_regularizer(est._tensor_prior(torch.device("cpu")), None)
+    assert_allclose(reg.log_weights.numpy(), np.log(est.prior_weights_), rtol=1e-6)
 
 
 def test_contrastive_term_trains_the_scales_to_tell_the_segments_apart():

@@ -557,7 +557,11 @@ def test_consensus_fine_tunes_the_kept_fit_to_the_consensus(est, monkeypatch):
     assert seen == [2]
     assert adjusted_rand_score(y, km.labels_) == 1.0
     # the fine-tuning's term is recorded for its epochs, after the fit's
-    assert len(km.history_["consensus"]) == 30 == km.n_iter_ - 30
+    # (NaN there, so that every list of history_ has one entry per epoch)
+    consensus = np.asarray(km.history_["consensus"])
+    assert km.n_iter_ == 60 == len(km.loss_curve_)
+    assert {len(v) for v in km.history_.values()} == {60}
+    assert np.isnan(consensus[:30]).all() and np.isfinite(consensus[30:]).all()
     assert km.max_iter == 30 and not km.warm_start  # parameters untouched
     assert not hasattr(km, "_fine_tuning")
 
@@ -829,6 +833,37 @@ def test_clusterer_n_init_interrupted_in_a_first_epoch_keeps_the_weights(monkeyp
     assert est.n_iter_ == 0 and est.labels_.shape == (60,)
 
 
+def test_clusterer_n_init_interrupted_ends_every_fit_and_skips_the_consensus(
+    monkeypatch,
+):
+    # Ctrl-C during the second of three fits ends the whole n_init loop (it
+    # once ended only the fit it fell in, and the next fit began): two fits
+    # compared, no fine-tuning to a consensus.
+    run_epoch = MMDAutoencoderClustering._run_epoch
+    calls = []
+
+    def interrupted_at_third_epoch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return run_epoch(self, *args, **kwargs)
+
+    def no_fine_tuning(self, X, heads):
+        raise AssertionError("fine-tuned after an interruption")
+
+    monkeypatch.setattr(
+        MMDAutoencoderClustering, "_run_epoch", interrupted_at_third_epoch
+    )
+    monkeypatch.setattr(MMDAutoencoderClustering, "_fine_tune", no_fine_tuning)
+    X, _ = _blobs(60)
+    est = MMDAutoencoderClustering(n_clusters=3, n_init=3, max_iter=2, **FAST)
+    with pytest.warns(UserWarning, match="interrupted fit 2 of 3"):
+        est = _fit(est, X)
+    assert len(calls) == 3
+    assert len(est.n_init_losses_) == 2
+    assert est.n_iter_ == 2 and est.labels_.shape == (60,)
+
+
 def test_consensus_fine_tuning_does_not_warn_that_it_reached_max_iter():
     # Each fit warns that it stopped at max_iter; the fine-tuning, a fixed
     # number of epochs by design, does not add a third such warning.
@@ -839,4 +874,5 @@ def test_consensus_fine_tuning_does_not_warn_that_it_reached_max_iter():
         est.fit(X)
     reached = [w for w in caught if "Stochastic optimizer" in str(w.message)]
     assert len(reached) == 2
-    assert len(est.history_["consensus"]) == 2  # (it did train)
+    assert np.isfinite(est.history_["consensus"][2:]).all()  # (it did train)
+    assert len(est.history_["consensus"]) == 4
