@@ -590,6 +590,22 @@ MUTATIONS = [
         _first("tests/test_conditional_prior.py"),
     ),
     Mutation(
+        "contrastive_classes_equally_likely",
+        "sklearn_aae/_mmd.py",
+        "            logits = logits + self.log_weights\n",
+        "            pass\n",
+        "the contrastive term ignores the classes' training frequencies",
+        _first("tests/test_conditional_prior.py"),
+    ),
+    Mutation(
+        "n_init_interruption_runs_the_next_fit",
+        "sklearn_aae/_tasks.py",
+        "                break\n        if self.consensus and not interrupted:",
+        "                pass\n        if self.consensus and not interrupted:",
+        "Ctrl-C during one of n_init's fits ends only that fit",
+        TASK_TESTS,
+    ),
+    Mutation(
         "cluster_labels_not_renumbered",
         "sklearn_aae/_tasks.py",
         "self.labels_ = np.searchsorted(self.cluster_heads_, heads)",
