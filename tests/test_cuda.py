@@ -185,6 +185,11 @@ def test_dense_training_synchronises_per_epoch_not_per_batch(make):
 @parametrize_factories
 @pytest.mark.parametrize("kind", ["csr", "memmap"])
 def test_streamed_training_synchronises_per_epoch_not_per_batch(make, kind, tmp_path):
+    # 2 or 16 batches per epoch, 2 epochs: a synchronisation per batch would
+    # add 28. On an H200 (torch 2.11) the counts were equal in one run and one
+    # apart in the next (38 and 37; after an uncounted warm-up fit, every
+    # factory and kind one apart, the 2-batch fit the higher): a one-off, as
+    # in the dense test, not one per batch.
     X_in = _as_kind(kind, tmp_path)
     counts = [_sync_count(lambda b=b: make(batch_size=b).fit(X_in)) for b in (256, 32)]
-    assert counts[0] == counts[1]
+    assert abs(counts[1] - counts[0]) <= 2, counts
