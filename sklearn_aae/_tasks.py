@@ -807,8 +807,8 @@ _ACTIVATION_MEASURED = {
         "from 0.916 to 0.947 (5 seeds). ``'relu'`` was worse than ``'tanh'``."
     ),
     "tanh": (
-        "``'tanh'``: on digits (5 seeds, held-out) ``'leaky_relu'``, the MMD "
-        "estimators' default, lowered the adversarial clusterer's ARI from "
+        "``'tanh'``: on digits (5 seeds, held-out) ``'leaky_relu'``, the other "
+        "task estimators' default, lowered the adversarial clusterer's ARI from "
         "0.604 to 0.509 and left the adversarial map level (5-nearest-"
         "neighbour accuracy 0.897 against 0.902, ARI 0.632 against 0.615); "
         "``'relu'`` made worse clusters than ``'tanh'``."
