@@ -576,8 +576,8 @@ MUTATIONS = [
     Mutation(
         "contrastive_term_not_trained",
         "sklearn_aae/_base.py",
-        "            **(extra_terms(z, yb) if extra_terms else {}),\n",
-        "",
+        "terms = {**self._task_losses(z, yb), **regularizer.extra_terms(z, yb)}",
+        "terms = {**self._task_losses(z, yb)}",
         "ConditionalPrior's contrastive term is neither trained nor recorded",
         _first("tests/test_conditional_prior.py"),
     ),

@@ -6,14 +6,14 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
-from ._base import _CODE_CONSISTENCY_PARAMETERS, BaseAutoencoder
+from ._base import _CODE_CONSISTENCY_PARAMETERS, BaseAutoencoder, _Regularizer
 from ._data import _label_weights
 from ._devices import autocast
 from ._networks import BlockDiscriminator, make_mlp
 from .priors import ConditionalPrior
 
 
-class _AdversarialRegularizer:
+class _AdversarialRegularizer(_Regularizer):
     """One regularisation phase per batch: discriminator step(s), generator loss.
 
     Parameters

@@ -123,6 +123,23 @@ _CODE_CONSISTENCY_PARAMETERS = """\
 """
 
 
+class _Regularizer:
+    """What :meth:`BaseAutoencoder._losses` asks of a regulariser.
+
+    ``evaluate(Z, y)`` gives its term on codes without training anything (the
+    validation loss); calling it (a training batch) returns ``{'regularization':
+    term, ...}`` (the adversary also takes its discriminator's steps and
+    reports their losses); ``extra_terms(Z, y)`` gives further weighted terms
+    of the objective, ``{name: (weight, value)}`` (none by default).
+    """
+
+    def __call__(self, Z, y=None):
+        return {"regularization": self.evaluate(Z, y)}
+
+    def extra_terms(self, Z, y):
+        return {}
+
+
 class BaseAutoencoder(
     LikelihoodScoreMixin,
     ClassNamePrefixFeaturesOutMixin,
@@ -222,6 +239,7 @@ class BaseAutoencoder(
         added, times ``reg_weight``, to the reconstruction loss; other keys are
         per-batch diagnostics (detached) recorded in ``history_``. Its
         ``evaluate(Z, y=None)`` method gives the value used on the validation set.
+        A :class:`_Regularizer` (which also gives ``extra_terms``).
         """
 
     def _build_modules(self, architecture, seed):
@@ -341,7 +359,8 @@ class BaseAutoencoder(
         losses : dict of scalar tensor
             ``'loss'``, the objective ``reconstruction + reg_weight *
             regularization`` (plus the weighted terms of :meth:`_task_losses`
-            and of the regulariser's ``extra_terms(z, y)``, where it has one);
+            and of the regulariser's ``extra_terms(z, y)``, see
+            :class:`_Regularizer`);
             ``'reconstruction'``, the mean squared error; the regulariser's keys
             (absent when ``reg_weight=0``); and the task's terms. Every key but
             ``'loss'`` is recorded in ``history_``.
@@ -364,11 +383,7 @@ class BaseAutoencoder(
                 reg = {"regularization": regularizer.evaluate(z, yb)}
             losses["loss"] = recon + self.reg_weight * reg["regularization"]
             losses.update(reg)
-        extra_terms = getattr(regularizer, "extra_terms", None)
-        terms = {
-            **self._task_losses(z, yb),
-            **(extra_terms(z, yb) if extra_terms else {}),
-        }
+        terms = {**self._task_losses(z, yb), **regularizer.extra_terms(z, yb)}
         for name, (weight, value) in terms.items():
             losses["loss"] = losses["loss"] + weight * value
             losses[name] = value

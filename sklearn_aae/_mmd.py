@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
-from ._base import _CODE_CONSISTENCY_PARAMETERS, BaseAutoencoder
+from ._base import _CODE_CONSISTENCY_PARAMETERS, BaseAutoencoder, _Regularizer
 from ._data import _label_weights
 from ._kernels import (
     _as_bandwidths,
@@ -44,7 +44,7 @@ def _bandwidths(bandwidth, tprior):
     return torch.from_numpy(np.asarray(bw, dtype=np.float64))
 
 
-class _MMDRegularizer:
+class _MMDRegularizer(_Regularizer):
     """Squared MMD of a batch of codes to the prior (closed form or sampled).
 
     With labels (``n_classes > 0`` and ``y`` given), each labelled row's code is
@@ -136,11 +136,8 @@ class _MMDRegularizer:
             group_weights=weights,
         )
 
-    def __call__(self, Z, y=None):
-        return {"regularization": self.evaluate(Z, y)}
 
-
-class _ConditionalMMDRegularizer:
+class _ConditionalMMDRegularizer(_Regularizer):
     """The MMD to a :class:`~sklearn_aae.priors.ConditionalPrior`.
 
     The mean over the classes present in the batch of each class's unbiased
@@ -161,6 +158,7 @@ class _ConditionalMMDRegularizer:
         f32 = dict(device=device, dtype=torch.float32)
         self.loc = torch.as_tensor(loc, **f32)
         self.scale = torch.as_tensor(scale, **f32)
+        self.log_base_scale = self.scale.log()  # (once: a constant)
         # The classes' frequencies in the training rows (None: equal), the
         # contrastive term's prior over the classes.
         self.log_weights = (
@@ -194,9 +192,6 @@ class _ConditionalMMDRegularizer:
             self.kernel,
         )
 
-    def __call__(self, Z, y=None):
-        return {"regularization": self.evaluate(Z, y)}
-
     def extra_terms(self, Z, y):
         """``{'contrastive': (weight, value)}``: the cross-entropy of each
         row's class under the classes' own laws, ``p(k | z)`` proportional to
@@ -206,7 +201,7 @@ class _ConditionalMMDRegularizer:
         ``contrastive_weight``; empty when it is 0."""
         if self.contrastive_weight == 0 or y is None:
             return {}
-        log_scales = self.log_scales() + self.scale.log()  # (K, d)
+        log_scales = self.log_scales() + self.log_base_scale  # (K, d)
         # log p_k(z) up to a constant, for every row and class: a product of
         # (n, d) by (d, K), never an (n, K, d) tensor.
         if self.kind == "gaussian":

@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from _settings import ESTIMATOR_FACTORIES
+from _settings import ESTIMATOR_FACTORIES, interrupt_at_epoch
 from scipy import sparse
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
@@ -897,17 +897,7 @@ def test_non_finite_weights_are_never_kept(make, monkeypatch):
 @parametrize_factories
 def test_keyboard_interrupt_leaves_usable_model(make, monkeypatch):
     est = make(max_iter=10)
-    cls = type(est)
-    run_epoch = cls._run_epoch
-    calls = []
-
-    def run_epoch_interrupted(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return run_epoch(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "_run_epoch", run_epoch_interrupted)
+    interrupt_at_epoch(monkeypatch, type(est), 2)
     with pytest.warns(UserWarning, match="interrupted by the user after 1 epochs"):
         est.fit(X_DIGITS)
     assert est.n_iter_ == 1
@@ -1047,7 +1037,7 @@ def test_bfloat16_precision_trains_like_float32(make, encoder):
 
 
 # ------------------------------------------------------------------- labels
-class _LabelCheckingRegularizer:
+class _LabelCheckingRegularizer(base_module._Regularizer):
     """A regulariser stub: each code must arrive with its own row's label.
 
     The estimator's encoder is frozen to copy X's first column, the row's

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _settings import interrupt_at_epoch
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
@@ -822,10 +823,7 @@ def test_clusterer_n_init_interrupted_in_a_first_epoch_keeps_the_weights(monkeyp
     # Ctrl-C is caught by each fit (a warning, the weights kept); an
     # initialisation interrupted before its first epoch ended has no final
     # loss, and n_init's comparison of them raised IndexError.
-    def interrupted(self, *args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(MMDAutoencoderClustering, "_run_epoch", interrupted)
+    interrupt_at_epoch(monkeypatch, MMDAutoencoderClustering, 1)
     X, _ = _blobs(60)
     est = MMDAutoencoderClustering(n_clusters=3, n_init=2, max_iter=2, **FAST)
     with pytest.warns(UserWarning, match="interrupted"):
@@ -839,21 +837,11 @@ def test_clusterer_n_init_interrupted_ends_every_fit_and_skips_the_consensus(
     # Ctrl-C during the second of three fits ends the whole n_init loop (it
     # once ended only the fit it fell in, and the next fit began): two fits
     # compared, no fine-tuning to a consensus.
-    run_epoch = MMDAutoencoderClustering._run_epoch
-    calls = []
-
-    def interrupted_at_third_epoch(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return run_epoch(self, *args, **kwargs)
+    calls = interrupt_at_epoch(monkeypatch, MMDAutoencoderClustering, 3)
 
     def no_fine_tuning(self, X, heads):
         raise AssertionError("fine-tuned after an interruption")
 
-    monkeypatch.setattr(
-        MMDAutoencoderClustering, "_run_epoch", interrupted_at_third_epoch
-    )
     monkeypatch.setattr(MMDAutoencoderClustering, "_fine_tune", no_fine_tuning)
     X, _ = _blobs(60)
     est = MMDAutoencoderClustering(n_clusters=3, n_init=3, max_iter=2, **FAST)
