@@ -840,6 +840,42 @@ MUTATIONS = [
         "the discriminator's batch statistics mix the prior's batch with the codes'",
         _first("tests/test_adversarial.py"),
     ),
+    Mutation(
+        "mixture_transform_is_the_training_mixture",
+        "sklearn_aae/_networks.py",
+        "        return codes[torch.arange(len(codes), device=codes.device), "
+        "log_p.argmax(1)]",
+        "        return (log_p.exp()[:, :, None] * codes).sum(dim=1)",
+        "encoder='mixture' transforms to the responsibilities' mixture, between "
+        "components, not into the most probable one",
+        _first("tests/test_networks.py", "tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_components_not_from_the_prior",
+        "sklearn_aae/_base.py",
+        "            encoder.set_components(",
+        "            (lambda *a: None)(",
+        "encoder='mixture' keeps the placeholder components (zero means, unit "
+        "covariances) instead of the prior's",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_cross_entropy_over_unlabelled_rows",
+        "sklearn_aae/_base.py",
+        "    labelled = y >= 0\n    picked",
+        "    labelled = y >= -1\n    picked",
+        "the mixture encoder's cross-entropy counts unlabelled rows (as class 0)",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_cross_entropy_left_out",
+        "sklearn_aae/_base.py",
+        "        if log_resp is not None and yb is not None:\n",
+        "        if False:\n",
+        "encoder='mixture' leaves the labelled rows' responsibilities to the "
+        "regulariser alone (no cross-entropy)",
+        _first("tests/test_labels.py"),
+    ),
 ]
 
 

@@ -258,13 +258,20 @@ class AdversarialAutoencoder(BaseAutoencoder):
         Hidden layers of the encoder; the decoder mirrors them.
     activation : {'relu', 'tanh', 'logistic', 'identity', 'leaky_relu', 'elu'}, \
             default='relu'
-    encoder : {'deterministic', 'gaussian', 'universal'}, default='deterministic'
+    encoder : {'deterministic', 'gaussian', 'universal', 'mixture'}, \
+            default='deterministic'
         The posterior q(z|x). ``'gaussian'``: a Gaussian with learned mean and
         diagonal variance, sampled with the reparameterisation trick during
         training. ``'universal'``: the paper's "universal approximator" posterior,
         a network fed with the data and ``n_components`` Gaussian noise inputs,
-        so q(z|x) can take any shape. :meth:`transform` always returns the mean
-        of q(z|x) (for ``'universal'``, the average over 16 fixed noise draws):
+        so q(z|x) can take any shape. ``'mixture'`` (only with a
+        :class:`~sklearn_aae.priors.GaussianMixturePrior`): responsibilities
+        over the prior's components and a style that each component maps into
+        itself; with labels, the labelled rows' responsibilities also get a
+        cross-entropy term (see :ref:`mixture_encoder`). :meth:`transform`
+        always returns the mean of q(z|x) (for ``'universal'``, the average
+        over 16 fixed noise draws; for ``'mixture'``, the most probable
+        component's code, inside that component):
         it is deterministic.
     batch_size : int, default=100
     max_iter : int, default=300

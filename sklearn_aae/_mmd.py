@@ -269,13 +269,26 @@ class MMDAutoencoder(BaseAutoencoder):
         maps affine.
     activation : {'relu', 'tanh', 'logistic', 'identity', 'leaky_relu', 'elu'}, \
             default='relu'
-    encoder : {'deterministic', 'gaussian', 'universal'}, default='deterministic'
+    encoder : {'deterministic', 'gaussian', 'universal', 'mixture'}, \
+            default='deterministic'
         The posterior q(z|x). ``'gaussian'``: a Gaussian with learned mean and
         diagonal variance, sampled with the reparameterisation trick during
         training. ``'universal'``: the paper's "universal approximator" posterior,
         a network fed with the data and ``n_components`` Gaussian noise inputs,
-        so q(z|x) can take any shape. :meth:`transform` always returns the mean
-        of q(z|x) (for ``'universal'``, the average over 16 fixed noise draws):
+        so q(z|x) can take any shape. ``'mixture'`` (only with a
+        :class:`~sklearn_aae.priors.GaussianMixturePrior`): the network outputs
+        which component a row belongs to (responsibilities, a softmax over the
+        prior's components) and a standardised style, which each component maps
+        into itself as the mixture maps a standard normal draw, ``mu_k + L_k
+        s``; training codes mix the components' codes by the responsibilities,
+        :meth:`transform` gives the most probable component's, so each code
+        lies in one component. With labels (``fit(X, y)``) the labelled rows'
+        responsibilities are also trained by their cross-entropy (weight 0.1).
+        It places classes in their components far more reliably than the
+        other encoders (see :ref:`mixture_encoder`). :meth:`transform` always
+        returns the mean of q(z|x) (for ``'universal'``, the average over 16
+        fixed noise draws; for ``'mixture'``, the most probable component's
+        code):
         it is deterministic.
     batch_size : int, default=100
         Rows per batch; an epoch's rows are split into batches of nearly equal

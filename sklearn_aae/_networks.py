@@ -264,9 +264,10 @@ class DeterministicEncoder(nn.Sequential):
     True
     """
 
-    # sample(X) is mean(X): a training code is also the clean target of the
-    # consistency term (BaseAutoencoder._consistency), no second pass needed.
-    sample_is_mean = True
+    # sample(X) is deterministic (it is mean(X)): a training code is also the
+    # clean target of the consistency term (BaseAutoencoder._consistency), no
+    # second pass needed.
+    deterministic_sample = True
 
     @classmethod
     def build(cls, n_features, n_components, hidden_layer_sizes, activation, head=None):
@@ -307,7 +308,7 @@ class GaussianHead(nn.Module):
     (5, 2)
     """
 
-    sample_is_mean = False
+    deterministic_sample = False
 
     def __init__(self, body, head=None):
         super().__init__()
@@ -361,7 +362,7 @@ class NoiseInput(nn.Module):
     (5, 2)
     """
 
-    sample_is_mean = False
+    deterministic_sample = False
 
     def __init__(self, body, n_noise, head=None):
         super().__init__()
@@ -394,11 +395,113 @@ class NoiseInput(nn.Module):
         return Z.reshape(len(X), S, -1).mean(1)
 
 
+class MixtureEncoder(nn.Module):
+    """q(z|x) for a Gaussian-mixture prior: which component, and where in it.
+
+    The MLP outputs ``K`` logits (the responsibilities ``p(x)``, a softmax)
+    and a standardised style ``s(x)`` of the code's width ``d``; the prior's
+    component ``k`` maps the style into itself, ``mu_k + L_k s`` (``L_k`` the
+    Cholesky factor of its covariance), as the mixture maps a standard normal
+    draw. The training code (``sample``) is the responsibilities' mixture of
+    these, ``sum_k p_k(x) (mu_k + L_k s(x))``, differentiable in both; the
+    code of ``transform`` (``mean``) is the most probable component's, ``mu_k
+    + L_k s(x)`` with ``k = argmax_k p_k(x)``, inside that component. The
+    components are buffers (``means`` ``(K, d)``, ``cholesky`` ``(K, d, d)``)
+    set from the fitted prior by :meth:`set_components` and stored with the
+    weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> enc = MixtureEncoder.build(3, 2, (4,), "relu", n_mixture=2)
+    >>> means = torch.tensor([[-5.0, 0.0], [5.0, 0.0]])
+    >>> enc.set_components(means, torch.eye(2).repeat(2, 1, 1))
+    >>> enc.mean(torch.ones(5, 3)).shape
+    torch.Size([5, 2])
+    """
+
+    # The training code (the mixture) is deterministic: it is also the
+    # consistency term's clean target. (Measured on the labelled ring: with
+    # transform's code, one component's, as the target instead, the codes
+    # collapsed, MMD^2 to the ring 0.24-0.49 on four seeds of four.)
+    deterministic_sample = True
+
+    def __init__(self, body, n_mixture, n_components):
+        super().__init__()
+        self.body = body
+        self.n_mixture = int(n_mixture)
+        self.register_buffer("means", torch.zeros(n_mixture, n_components))
+        self.register_buffer(
+            "cholesky", torch.eye(n_components).repeat(n_mixture, 1, 1)
+        )
+
+    @classmethod
+    def build(
+        cls,
+        n_features,
+        n_components,
+        hidden_layer_sizes,
+        activation,
+        head=None,
+        *,
+        n_mixture,
+    ):
+        if head is not None:
+            raise ValueError("encoder='mixture' takes a real-valued code, not heads.")
+        body = make_mlp(
+            n_features, hidden_layer_sizes, n_mixture + n_components, activation
+        )
+        return cls(body, n_mixture, n_components)
+
+    def set_components(self, means, cholesky):
+        """Copy the prior's component means ``(K, d)`` and Cholesky factors
+        ``(K, d, d)`` into the buffers."""
+        with torch.no_grad():
+            self.means.copy_(torch.as_tensor(means))
+            self.cholesky.copy_(torch.as_tensor(cholesky))
+
+    def parts(self, X):
+        """``(log_p, codes)``: the log-responsibilities ``(n, K)`` and each
+        component's code for the row, ``mu_k + L_k s(x)``, ``(n, K, d)``."""
+        out = self.body(X)
+        log_p = torch.log_softmax(out[:, : self.n_mixture], dim=1)
+        style = out[:, self.n_mixture :]
+        codes = self.means.to(style.dtype) + torch.einsum(
+            "kij,nj->nki", self.cholesky.to(style.dtype), style
+        )
+        return log_p, codes
+
+    def log_responsibilities(self, X):
+        """``log p_k(x)``, ``(n, K)``."""
+        return torch.log_softmax(self.body(X)[:, : self.n_mixture], dim=1)
+
+    def code_and_log_responsibilities(self, X):
+        """The training code and the log-responsibilities, one forward pass."""
+        log_p, codes = self.parts(X)
+        return (log_p.exp()[:, :, None] * codes).sum(dim=1), log_p
+
+    def forward(self, X):
+        return self.code_and_log_responsibilities(X)[0]
+
+    def sample(self, X, generator):
+        """The training code: the responsibilities' mixture of the components' codes."""
+        return self(X)
+
+    def mean(self, X):
+        """The code of the most probable component, ``mu_k + L_k s(x)``."""
+        log_p, codes = self.parts(X)
+        return codes[torch.arange(len(codes), device=codes.device), log_p.argmax(1)]
+
+    def extra_repr(self):
+        return f"n_mixture={self.n_mixture}"
+
+
 # The encoder kinds, by the name the ``encoder`` parameter gives them.
 ENCODERS = {
     "deterministic": DeterministicEncoder,
     "gaussian": GaussianHead,
     "universal": NoiseInput,
+    "mixture": MixtureEncoder,
 }
 
 
@@ -411,6 +514,7 @@ def build_networks(
     seed,
     heads=None,
     head_map=None,
+    n_mixture=None,
 ):
     """Encoder and mirrored decoder, initialised reproducibly from ``seed``.
 
@@ -433,13 +537,17 @@ def build_networks(
         the code's first ``K`` columns, its heads drawn from ``N(0, scale^2
         I)``, and reads the map (``n_components - K`` columns). None: the
         decoder reads the code.
+    n_mixture : int, default=None
+        The prior's number of components, for ``encoder='mixture'`` (a
+        :class:`MixtureEncoder`, whose components are set afterwards).
 
     Returns
     -------
     encoder, decoder : torch.nn.Module
         The encoder is the class of ``ENCODERS[encoder]``: a
         :class:`DeterministicEncoder`, a :class:`GaussianHead` or a
-        :class:`NoiseInput` with ``n_components`` noise inputs; each has
+        :class:`NoiseInput` with ``n_components`` noise inputs, or a
+        :class:`MixtureEncoder`; each has
         ``sample(X, generator)`` and ``mean(X)``.
 
     Examples
@@ -454,8 +562,9 @@ def build_networks(
     with torch.random.fork_rng(devices=[]):
         # The CPU generator only: torch.manual_seed would also reseed every GPU.
         torch.default_generator.manual_seed(seed)
+        kwargs = {} if encoder != "mixture" else {"n_mixture": n_mixture}
         enc = ENCODERS[encoder].build(
-            n_features, n_components, hidden, activation, head
+            n_features, n_components, hidden, activation, head, **kwargs
         )
         if head_map is None:
             dec = make_mlp(n_components, hidden[::-1], n_features, activation)

@@ -60,6 +60,9 @@ ESTIMATORS = [
         **FAST,
     ),
     MMDAutoencoder(prior=GaussianMixturePrior.ring(3), **FAST),
+    # The style mapped into the ring's components (labels train the
+    # responsibilities too).
+    MMDAutoencoder(prior=GaussianMixturePrior.ring(3), encoder="mixture", **FAST),
     # A swiss roll cut into 3 segments: labels 0..2, sampled per segment.
     MMDAutoencoder(prior=SwissRollPrior(n_segments=3), **FAST),
     # Needs y (its tag says so): the checks pass labels.
@@ -67,6 +70,12 @@ ESTIMATORS = [
     AdversarialAutoencoder(discriminator_hidden_layer_sizes=(8,), **FAST),
     AdversarialAutoencoder(
         prior=GaussianMixturePrior.ring(3),
+        discriminator_hidden_layer_sizes=(8,),
+        **FAST,
+    ),
+    AdversarialAutoencoder(
+        prior=GaussianMixturePrior.ring(3),
+        encoder="mixture",
         discriminator_hidden_layer_sizes=(8,),
         **FAST,
     ),

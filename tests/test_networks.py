@@ -10,7 +10,13 @@ from sklearn.datasets import load_digits
 from sklearn.utils._testing import assert_allclose, assert_array_equal
 
 from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
-from sklearn_aae._networks import ENCODERS, BlockHead, build_networks, head_layout
+from sklearn_aae._networks import (
+    ENCODERS,
+    BlockHead,
+    MixtureEncoder,
+    build_networks,
+    head_layout,
+)
 from sklearn_aae._torch_priors import code_support, tensor_prior
 from sklearn_aae.priors import (
     BernoulliPrior,
@@ -42,6 +48,16 @@ ESTIMATORS = [
         **FAST,
     ),
 ]
+
+
+# The mixture encoder maps a style into a Gaussian mixture's components: real
+# codes only (it refuses heads), tested on its own below.
+HEADED_ENCODERS = [kind for kind in ENCODERS if kind != "mixture"]
+
+
+def _kw(kind):
+    """build_networks' arguments an encoder kind needs beyond the common ones."""
+    return {"n_mixture": 2} if kind == "mixture" else {}
 
 
 def _check_on_support(Z, atol=1e-6):
@@ -92,8 +108,10 @@ def test_head_layout_merges_real_and_binary_runs_only():
 def test_real_heads_build_the_networks_without_a_head(kind, heads):
     # Only real blocks: the very networks (and the initial weights) of a
     # real-valued code, so results stay bit-identical.
-    ref_enc, ref_dec = build_networks(6, 3, (5,), "relu", kind, seed=0)
-    enc, dec = build_networks(6, 3, (5,), "relu", kind, seed=0, heads=heads)
+    ref_enc, ref_dec = build_networks(6, 3, (5,), "relu", kind, seed=0, **_kw(kind))
+    enc, dec = build_networks(
+        6, 3, (5,), "relu", kind, seed=0, heads=heads, **_kw(kind)
+    )
     assert repr(enc) == repr(ref_enc)
     for a, b in [(enc, ref_enc), (dec, ref_dec)]:
         state, ref = a.state_dict(), b.state_dict()
@@ -103,7 +121,7 @@ def test_real_heads_build_the_networks_without_a_head(kind, heads):
     assert not any(isinstance(m, BlockHead) for m in enc.modules())
 
 
-@pytest.mark.parametrize("kind", ENCODERS)
+@pytest.mark.parametrize("kind", HEADED_ENCODERS)
 def test_discrete_heads_keep_the_weights_and_state_dict_keys(kind):
     # The head has no parameters and draws nothing: same weights, same keys.
     ref, _ = build_networks(6, 7, (5,), "relu", kind, seed=0)
@@ -114,7 +132,7 @@ def test_discrete_heads_keep_the_weights_and_state_dict_keys(kind):
     assert sum(isinstance(m, BlockHead) for m in enc.modules()) == 1
 
 
-@pytest.mark.parametrize("kind", ENCODERS)
+@pytest.mark.parametrize("kind", HEADED_ENCODERS)
 def test_encoder_kinds_put_samples_and_means_on_the_support(kind):
     enc, _ = build_networks(6, 7, (5,), "relu", kind, seed=0, heads=MIXED)
     X = 3 * torch.randn(30, 6, generator=torch.Generator().manual_seed(1))
@@ -152,7 +170,7 @@ def test_universal_encoder_mean_averages_after_the_head():
 
 # ------------------------------------------------------- in the estimators
 @pytest.mark.parametrize("est", ESTIMATORS, ids=lambda e: type(e).__name__)
-@pytest.mark.parametrize("kind", ENCODERS)
+@pytest.mark.parametrize("kind", HEADED_ENCODERS)
 def test_transform_returns_codes_on_the_prior_support(est, kind):
     est = est.set_params(encoder=kind, random_state=0).fit(X_DIGITS)
     Z = est.transform(X_DIGITS)
@@ -212,7 +230,7 @@ X_SMALL = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
 
 
 def _encoder(kind):
-    return build_networks(5, 3, (7,), "tanh", kind, seed=0)[0]
+    return build_networks(5, 3, (7,), "tanh", kind, seed=0, **_kw(kind))[0]
 
 
 @pytest.mark.parametrize("kind", ENCODERS)
@@ -229,7 +247,13 @@ def test_encoder_kinds_share_one_interface(kind):
 
 
 @pytest.mark.parametrize(
-    "kind, random", [("deterministic", False), ("gaussian", True), ("universal", True)]
+    "kind, random",
+    [
+        ("deterministic", False),
+        ("gaussian", True),
+        ("universal", True),
+        ("mixture", False),
+    ],
 )
 def test_sample_is_random_only_for_random_encoders(kind, random):
     enc = _encoder(kind)
@@ -256,3 +280,50 @@ def test_build_networks_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     build_networks(5, 3, (7,), "relu", "universal", seed=0)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+# ------------------------------------------------------------ mixture encoder
+def _mixture_encoder():
+    enc = _encoder("mixture")
+    means = torch.tensor([[-4.0, 0.0, 1.0], [4.0, 1.0, 0.0]])
+    cholesky = torch.stack([torch.eye(3) * 0.5, torch.tril(torch.ones(3, 3))])
+    enc.set_components(means, cholesky)
+    return enc, means, cholesky
+
+
+def test_mixture_encoder_maps_the_style_into_each_component():
+    enc, means, cholesky = _mixture_encoder()
+    with torch.no_grad():
+        out = enc.body(X_SMALL)
+        log_p, codes = enc.parts(X_SMALL)
+    p, style = torch.softmax(out[:, :2], 1), out[:, 2:]
+    torch.testing.assert_close(log_p.exp(), p)
+    for k in range(2):
+        torch.testing.assert_close(codes[:, k], means[k] + style @ cholesky[k].T)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            enc.sample(X_SMALL, None), (p[:, :, None] * codes).sum(1)
+        )
+        mean = enc.mean(X_SMALL)
+    # transform's code is the most probable component's, inside that component
+    torch.testing.assert_close(mean, codes[torch.arange(6), p.argmax(1)])
+
+
+def test_mixture_encoder_codes_agree_where_one_component_is_certain():
+    enc, _, _ = _mixture_encoder()
+    with torch.no_grad():
+        enc.body[-1].bias[:2] = torch.tensor([50.0, -50.0])
+        torch.testing.assert_close(enc.sample(X_SMALL, None), enc.mean(X_SMALL))
+
+
+def test_mixture_encoder_keeps_its_components_in_the_state_dict():
+    enc, means, cholesky = _mixture_encoder()
+    fresh = _encoder("mixture")
+    fresh.load_state_dict(enc.state_dict())
+    assert torch.equal(fresh.means, means) and torch.equal(fresh.cholesky, cholesky)
+    assert isinstance(pickle.loads(pickle.dumps(enc)), MixtureEncoder)
+
+
+def test_mixture_encoder_refuses_heads():
+    with pytest.raises(ValueError, match="real-valued code"):
+        build_networks(6, 7, (5,), "relu", "mixture", seed=0, heads=MIXED, n_mixture=2)
