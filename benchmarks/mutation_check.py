@@ -843,9 +843,8 @@ MUTATIONS = [
     Mutation(
         "mixture_transform_is_the_training_mixture",
         "sklearn_aae/_networks.py",
-        "        return codes[torch.arange(len(codes), device=codes.device), "
-        "log_p.argmax(1)]",
-        "        return (log_p.exp()[:, :, None] * codes).sum(dim=1)",
+        "            return codes[rows, log_p.argmax(1)], log_p, style\n",
+        "            return (log_p.exp()[:, :, None] * codes).sum(1), log_p, style\n",
         "encoder='mixture' transforms to the responsibilities' mixture, between "
         "components, not into the most probable one",
         _first("tests/test_networks.py", "tests/test_labels.py"),
@@ -870,10 +869,29 @@ MUTATIONS = [
     Mutation(
         "mixture_cross_entropy_left_out",
         "sklearn_aae/_base.py",
-        "        if log_resp is not None and yb is not None:\n",
-        "        if False:\n",
+        '        if yb is not None:\n            terms["classification"]',
+        '        if False:\n            terms["classification"]',
         "encoder='mixture' leaves the labelled rows' responsibilities to the "
         "regulariser alone (no cross-entropy)",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_style_term_left_out",
+        "sklearn_aae/_base.py",
+        "            value = regularizer.style_term(style.float())",
+        "            value = None",
+        "the MMD leaves the mixture encoder's styles unmatched (codes shrink "
+        "into the middle of their components)",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_style_matched_to_the_ring",
+        "sklearn_aae/_mmd.py",
+        "            tstyle = tensor_prior(GaussianPrior(), self.n_components, "
+        "self.device_)",
+        "            tstyle = tprior",
+        "the mixture encoder's styles are matched to the prior itself, not to "
+        "the standard normal that its components map",
         _first("tests/test_labels.py"),
     ),
 ]

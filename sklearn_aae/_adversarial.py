@@ -267,8 +267,9 @@ class AdversarialAutoencoder(BaseAutoencoder):
         so q(z|x) can take any shape. ``'mixture'`` (only with a
         :class:`~sklearn_aae.priors.GaussianMixturePrior`): responsibilities
         over the prior's components and a style that each component maps into
-        itself; with labels, the labelled rows' responsibilities also get a
-        cross-entropy term (see :ref:`mixture_encoder`). :meth:`transform`
+        itself (the discriminator judges the codes; the styles get no term of
+        their own); with labels, the labelled rows' responsibilities also get
+        a cross-entropy term (see :ref:`mixture_encoder`). :meth:`transform`
         always returns the mean of q(z|x) (for ``'universal'``, the average
         over 16 fixed noise draws; for ``'mixture'``, the most probable
         component's code, inside that component):

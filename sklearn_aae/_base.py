@@ -142,7 +142,10 @@ class _Regularizer:
     validation loss); calling it (a training batch) returns ``{'regularization':
     term, ...}`` (the adversary also takes its discriminator's steps and
     reports their losses); ``extra_terms(Z, y)`` gives further weighted terms
-    of the objective, ``{name: (weight, value)}`` (none by default).
+    of the objective, ``{name: (weight, value)}`` (none by default);
+    ``style_term(S)`` the term of the mixture encoder's styles ``S`` (see
+    :class:`~sklearn_aae._networks.MixtureEncoder`), weighted by ``reg_weight``,
+    or None (default: the regulariser leaves the style to the code's term).
     """
 
     def __call__(self, Z, y=None):
@@ -150,6 +153,9 @@ class _Regularizer:
 
     def extra_terms(self, Z, y):
         return {}
+
+    def style_term(self, S):
+        return None
 
 
 def _labelled_cross_entropy(log_p, y):
@@ -418,19 +424,20 @@ class BaseAutoencoder(
             (absent when ``reg_weight=0``); and the task's terms. Every key but
             ``'loss'`` is recorded in ``history_``.
         """
-        log_resp = None
+        mixture = isinstance(self.encoder_, MixtureEncoder)
         if train:
             with autocast(self.precision, self.device_):
-                if isinstance(self.encoder_, MixtureEncoder):
-                    z, log_resp = self.encoder_.code_and_log_responsibilities(xb)
+                if mixture:
+                    z, log_resp, style = self.encoder_.outputs(xb)
                 else:
                     z = self.encoder_.sample(xb, generator)
                 xhat = self.decoder_(z)
         else:
-            z = self.encoder_.mean(xb)
+            if mixture:
+                z, log_resp, style = self.encoder_.outputs(xb, most_probable=True)
+            else:
+                z = self.encoder_.mean(xb)
             xhat = self.decoder_(z)
-            if isinstance(self.encoder_, MixtureEncoder) and yb is not None:
-                log_resp = self.encoder_.log_responsibilities(xb)
         # Losses and the regulariser work in float32 whatever the precision.
         z = z.float()
         recon = torch.nn.functional.mse_loss(xhat.float(), xb)
@@ -443,11 +450,8 @@ class BaseAutoencoder(
             losses["loss"] = recon + self.reg_weight * reg["regularization"]
             losses.update(reg)
         terms = {**self._task_losses(z, yb), **regularizer.extra_terms(z, yb)}
-        if log_resp is not None and yb is not None:
-            terms["classification"] = (
-                _MIXTURE_SUPERVISED_WEIGHT,
-                _labelled_cross_entropy(log_resp.float(), yb),
-            )
+        if mixture:
+            terms.update(self._mixture_terms(log_resp, style, yb, regularizer))
         for name, (weight, value) in terms.items():
             losses["loss"] = losses["loss"] + weight * value
             losses[name] = value
@@ -456,6 +460,24 @@ class BaseAutoencoder(
             losses["loss"] = losses["loss"] + self.consistency_weight * value
             losses["consistency"] = value
         return losses
+
+    def _mixture_terms(self, log_resp, style, yb, regularizer):
+        """``encoder='mixture'``'s terms: with labels, the cross-entropy of the
+        labelled rows' responsibilities (weight ``_MIXTURE_SUPERVISED_WEIGHT``);
+        the regulariser's term of the styles (weight ``reg_weight``), where it
+        has one (the MMD's: the styles against the standard normal that the
+        components map)."""
+        terms = {}
+        if yb is not None:
+            terms["classification"] = (
+                _MIXTURE_SUPERVISED_WEIGHT,
+                _labelled_cross_entropy(log_resp.float(), yb),
+            )
+        if self.reg_weight != 0:
+            value = regularizer.style_term(style.float())
+            if value is not None:
+                terms["style"] = (self.reg_weight, value)
+        return terms
 
     def _consistency(self, xb, z, generator):
         """The consistency under input noise of the codes ``z`` of ``xb``.

@@ -20,7 +20,7 @@ from ._kernels import (
     prior_kernel_terms,
 )
 from ._torch_priors import class_scale_rbf_log_terms, tensor_prior
-from .priors import ConditionalPrior, _check_prior
+from .priors import ConditionalPrior, GaussianPrior, _check_prior
 
 # 'auto' bandwidths, as multiples of sqrt(n_components * prior variance).
 _AUTO_BANDWIDTH_FACTORS = (0.5, 1.0, 2.0)
@@ -52,9 +52,14 @@ class _MMDRegularizer(_Regularizer):
     whole prior: see :meth:`evaluate`.
     """
 
-    def __init__(self, tprior, bandwidths, generator, kernel="rbf", n_classes=0):
+    def __init__(
+        self, tprior, bandwidths, generator, kernel="rbf", n_classes=0, style=None
+    ):
         self.tprior, self.generator, self.kernel = tprior, generator, kernel
         self.n_classes = n_classes
+        # encoder='mixture': the regulariser of its styles (an _MMDRegularizer
+        # to the standard normal), or None
+        self.style = style
         self.bandwidths = bandwidths.to(tprior.device, tprior.dtype)
         terms = prior_kernel_terms(tprior, bandwidths, kernel)
         self.closed_form = terms is not None
@@ -80,6 +85,11 @@ class _MMDRegularizer(_Regularizer):
         if y is None or not self.n_classes:
             return self._mmd2(Z)
         return self._mmd2_by_class(Z, y)
+
+    def style_term(self, S):
+        """The squared MMD of the mixture encoder's styles to ``N(0, I)``
+        (closed form), None without that encoder."""
+        return None if self.style is None else self.style.evaluate(S)
 
     def _mmd2(self, Z):
         if self.closed_form:
@@ -282,7 +292,9 @@ class MMDAutoencoder(BaseAutoencoder):
         into itself as the mixture maps a standard normal draw, ``mu_k + L_k
         s``; training codes mix the components' codes by the responsibilities,
         :meth:`transform` gives the most probable component's, so each code
-        lies in one component. With labels (``fit(X, y)``) the labelled rows'
+        lies in one component. The styles are matched to that standard normal
+        by a second MMD (closed form, weight ``reg_weight``), so the codes fill
+        their components. With labels (``fit(X, y)``) the labelled rows'
         responsibilities are also trained by their cross-entropy (weight 0.1).
         It places classes in their components far more reliably than the
         other encoders (see :ref:`mixture_encoder`). :meth:`transform` always
@@ -459,12 +471,21 @@ class MMDAutoencoder(BaseAutoencoder):
                 self.device_,
                 weights=self.prior_weights_,
             )
+        style = None
+        if self._architecture.get("n_mixture") is not None:
+            # encoder='mixture': its styles against the standard normal that
+            # the prior's components map (so its codes fill the components)
+            tstyle = tensor_prior(GaussianPrior(), self.n_components, self.device_)
+            style = _MMDRegularizer(
+                tstyle, _bandwidths(self.bandwidth, tstyle), generator, self.kernel
+            )
         return _MMDRegularizer(
             tprior,
             bandwidths,
             generator,
             self.kernel,
             n_classes=self._n_regularizer_classes(),
+            style=style,
         )
 
 

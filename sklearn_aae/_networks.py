@@ -461,27 +461,28 @@ class MixtureEncoder(nn.Module):
             self.cholesky.copy_(torch.as_tensor(cholesky))
 
     def parts(self, X):
-        """``(log_p, codes)``: the log-responsibilities ``(n, K)`` and each
-        component's code for the row, ``mu_k + L_k s(x)``, ``(n, K, d)``."""
+        """``(log_p, style, codes)``: the log-responsibilities ``(n, K)``, the
+        style ``(n, d)`` and each component's code for the row, ``mu_k + L_k
+        s(x)``, ``(n, K, d)``."""
         out = self.body(X)
         log_p = torch.log_softmax(out[:, : self.n_mixture], dim=1)
         style = out[:, self.n_mixture :]
         codes = self.means.to(style.dtype) + torch.einsum(
             "kij,nj->nki", self.cholesky.to(style.dtype), style
         )
-        return log_p, codes
+        return log_p, style, codes
 
-    def log_responsibilities(self, X):
-        """``log p_k(x)``, ``(n, K)``."""
-        return torch.log_softmax(self.body(X)[:, : self.n_mixture], dim=1)
-
-    def code_and_log_responsibilities(self, X):
-        """The training code and the log-responsibilities, one forward pass."""
-        log_p, codes = self.parts(X)
-        return (log_p.exp()[:, :, None] * codes).sum(dim=1), log_p
+    def outputs(self, X, most_probable=False):
+        """``(code, log_p, style)`` from one pass: the training code (the
+        mixture), or with ``most_probable`` transform's code."""
+        log_p, style, codes = self.parts(X)
+        if most_probable:
+            rows = torch.arange(len(codes), device=codes.device)
+            return codes[rows, log_p.argmax(1)], log_p, style
+        return (log_p.exp()[:, :, None] * codes).sum(dim=1), log_p, style
 
     def forward(self, X):
-        return self.code_and_log_responsibilities(X)[0]
+        return self.outputs(X)[0]
 
     def sample(self, X, generator):
         """The training code: the responsibilities' mixture of the components' codes."""
@@ -489,8 +490,7 @@ class MixtureEncoder(nn.Module):
 
     def mean(self, X):
         """The code of the most probable component, ``mu_k + L_k s(x)``."""
-        log_p, codes = self.parts(X)
-        return codes[torch.arange(len(codes), device=codes.device), log_p.argmax(1)]
+        return self.outputs(X, most_probable=True)[0]
 
     def extra_repr(self):
         return f"n_mixture={self.n_mixture}"

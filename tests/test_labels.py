@@ -15,7 +15,7 @@ from scipy import sparse
 from sklearn.datasets import make_blobs
 from sklearn.utils._testing import assert_allclose, assert_array_equal
 
-from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder
+from sklearn_aae import AdversarialAutoencoder, MMDAutoencoder, mmd_to_prior
 from sklearn_aae._base import _labelled_cross_entropy
 from sklearn_aae._data import _label_codes, _stratified_split
 from sklearn_aae._kernels import (
@@ -335,7 +335,9 @@ def test_mixture_encoder_puts_codes_inside_their_own_component(
     assert np.mean(_most_probable_component(Z, RING3) == y[450:]) >= least
     # each code is its component's map of the row's style, mu_k + L_k s
     with torch.no_grad():
-        log_p, codes = est.encoder_.parts(torch.as_tensor(X[450:], dtype=torch.float32))
+        log_p, _, codes = est.encoder_.parts(
+            torch.as_tensor(X[450:], dtype=torch.float32)
+        )
     k = log_p.argmax(1).numpy()
     assert_allclose(Z, codes.numpy()[np.arange(len(k)), k], rtol=1e-6)
 
@@ -357,6 +359,28 @@ def test_mixture_encoder_trains_the_labelled_responsibilities(make):
     curve = est.history_["classification"]
     assert len(curve) == est.n_iter_ and curve[-1] < curve[0]
     assert "classification" not in make(prior=RING3, encoder="mixture").fit(X).history_
+
+
+def test_mixture_encoder_styles_are_matched_to_the_standard_normal():
+    # The MMD flavour adds the styles' MMD to N(0, I) (weight reg_weight), so
+    # that codes fill their components; the adversarial one leaves it out.
+    X, y = _blobs(150)
+    est = MMDAutoencoder(prior=RING3, encoder="mixture", **FAST).fit(X, y)
+    assert len(est.history_["style"]) == est.n_iter_
+    regularizer = est._make_regularizer(
+        tensor_prior(RING3, 2), torch.Generator().manual_seed(0)
+    )
+    S = torch.randn(50, 2, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.2
+    assert_allclose(
+        float(regularizer.style_term(S)),
+        mmd_to_prior(S.numpy().astype(np.float64), GaussianPrior()),
+        rtol=1e-4,
+    )
+    assert regularizer.style_term(torch.randn(4000, 2)) < 1e-3
+    unweighted = MMDAutoencoder(prior=RING3, encoder="mixture", reg_weight=0, **FAST)
+    assert "style" not in unweighted.fit(X, y).history_
+    adversarial = AdversarialAutoencoder(prior=RING3, encoder="mixture", **FAST)
+    assert "style" not in adversarial.fit(X, y).history_
 
 
 def test_labelled_cross_entropy_ignores_the_unlabelled_rows():

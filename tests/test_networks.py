@@ -295,9 +295,10 @@ def test_mixture_encoder_maps_the_style_into_each_component():
     enc, means, cholesky = _mixture_encoder()
     with torch.no_grad():
         out = enc.body(X_SMALL)
-        log_p, codes = enc.parts(X_SMALL)
+        log_p, style_out, codes = enc.parts(X_SMALL)
     p, style = torch.softmax(out[:, :2], 1), out[:, 2:]
     torch.testing.assert_close(log_p.exp(), p)
+    torch.testing.assert_close(style_out, style)
     for k in range(2):
         torch.testing.assert_close(codes[:, k], means[k] + style @ cholesky[k].T)
     with torch.no_grad():
