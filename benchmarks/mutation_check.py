@@ -852,8 +852,8 @@ MUTATIONS = [
     Mutation(
         "mixture_components_not_from_the_prior",
         "sklearn_aae/_base.py",
-        "            encoder.set_components(",
-        "            (lambda *a: None)(",
+        "        encoder.set_components(",
+        "        (lambda *a: None)(",
         "encoder='mixture' keeps the placeholder components (zero means, unit "
         "covariances) instead of the prior's",
         _first("tests/test_labels.py"),
@@ -892,6 +892,33 @@ MUTATIONS = [
         "            tstyle = tprior",
         "the mixture encoder's styles are matched to the prior itself, not to "
         "the standard normal that its components map",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_consistency_target_is_transforms_code",
+        "sklearn_aae/_networks.py",
+        "four seeds of four.)\n    deterministic_sample = True",
+        "four seeds of four.)\n    deterministic_sample = False",
+        "the mixture encoder's consistency term targets transform's code (one "
+        "component's) instead of the training code (measured: codes collapse)",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_style_term_not_trained",
+        "sklearn_aae/_base.py",
+        '                terms["style"] = (self.reg_weight, value)',
+        '                terms["style"] = (0.0, value)',
+        "the styles' MMD is recorded in history_ but not trained",
+        _first("tests/test_labels.py"),
+    ),
+    Mutation(
+        "mixture_components_frozen_under_warm_start",
+        "sklearn_aae/_base.py",
+        "            if isinstance(self.encoder_, MixtureEncoder):\n"
+        "                self._set_mixture_components(self.encoder_)",
+        "            pass",
+        "warm_start keeps the mixture encoder's old components after the prior "
+        "moved (transform disagrees with the prior)",
         _first("tests/test_labels.py"),
     ),
 ]

@@ -428,6 +428,7 @@ class AdversarialAutoencoder(BaseAutoencoder):
         self.instance_noise = instance_noise
 
     def _check_prior_support(self):
+        super()._check_prior_support()
         if isinstance(self.prior, ConditionalPrior):
             raise ValueError(
                 "ConditionalPrior trains with MMDAutoencoder only: its per-class "

@@ -300,11 +300,7 @@ class BaseAutoencoder(
             n_mixture=a.get("n_mixture"),
         )
         if a.get("n_mixture") is not None:
-            means, covariances, _ = self.prior_._mixture_params(a["n_components"])
-            encoder.set_components(
-                torch.as_tensor(means, dtype=torch.float32),
-                torch.as_tensor(np.linalg.cholesky(covariances), dtype=torch.float32),
-            )
+            self._set_mixture_components(encoder)
         modules = {"encoder_": encoder, "decoder_": decoder}
         if a["conditional_prior_classes"] is not None:
             modules["_prior_log_scales"] = _LearnedLogScales(
@@ -339,6 +335,14 @@ class BaseAutoencoder(
 
     def _check_prior_support(self):
         """Refuse, before any work, a prior this estimator cannot train with."""
+        if self.encoder == "mixture" and not isinstance(
+            self.prior, GaussianMixturePrior
+        ):
+            raise ValueError(
+                "encoder='mixture' maps a style into the components of a "
+                "GaussianMixturePrior: it needs prior=GaussianMixturePrior(...), "
+                f"got prior={self.prior!r}."
+            )
 
     def _architecture_signature(self, hidden):
         """What must not change under ``warm_start`` and ``partial_fit``.
@@ -363,20 +367,23 @@ class BaseAutoencoder(
 
     def _n_mixture(self):
         """The prior's number of components for ``encoder='mixture'`` (None
-        for the other encoders); a ValueError where the prior has none."""
+        for the other encoders; :meth:`_check_prior_support` has refused
+        another prior)."""
         if self.encoder != "mixture":
             return None
-        if (
-            not isinstance(self.prior_, GaussianMixturePrior)
-            or self._code_width() != self.n_components
-        ):
-            raise ValueError(
-                "encoder='mixture' maps a style into the components of a "
-                "GaussianMixturePrior: it needs prior=GaussianMixturePrior(...) "
-                f"and a code without class block, got prior={self.prior!r} for "
-                f"{type(self).__name__}."
-            )
         return int(np.asarray(self.prior_.means).shape[0])
+
+    def _set_mixture_components(self, encoder):
+        """Copy the fitted prior's component means and Cholesky factors into a
+        :class:`~sklearn_aae._networks.MixtureEncoder` (at a fresh fit, and at a
+        continued one: a prior changed since, with as many components, moves
+        the components the codes are mapped into, as it moves the
+        regulariser's)."""
+        means, covariances, _ = self.prior_._mixture_params(self.n_components)
+        encoder.set_components(
+            torch.as_tensor(means, dtype=torch.float32),
+            torch.as_tensor(np.linalg.cholesky(covariances), dtype=torch.float32),
+        )
 
     def _heads(self):
         """The code's blocks ``(width, kind)``, from ``prior_``: the encoder's heads."""
@@ -584,7 +591,10 @@ class BaseAutoencoder(
         last block, and for the ``'gaussian'`` and ``'universal'`` encoders it
         is usually a little larger (the sampling noise of the codes adds to
         the residual), which makes :meth:`score_samples` slightly
-        conservative.
+        conservative. For ``'mixture'`` the training code is the
+        responsibilities' mixture, which differs from :meth:`transform`'s
+        (the most probable component's) where a row's component is
+        uncertain.
 
         Parameters
         ----------
@@ -687,6 +697,8 @@ class BaseAutoencoder(
                 # A refused continuation leaves the fitted model as it was.
                 self.device_, self.prior_ = previous_device, previous_prior
                 raise
+            if isinstance(self.encoder_, MixtureEncoder):
+                self._set_mixture_components(self.encoder_)
         if fresh or not incremental or previous_device != self.device_:
             # (an optimiser's state lives on the device it was made on)
             self._release_optimizers()

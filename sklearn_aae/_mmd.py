@@ -293,11 +293,13 @@ class MMDAutoencoder(BaseAutoencoder):
         s``; training codes mix the components' codes by the responsibilities,
         :meth:`transform` gives the most probable component's, so each code
         lies in one component. The styles are matched to that standard normal
-        by a second MMD (closed form, weight ``reg_weight``), so the codes fill
+        by a second MMD (closed form, weight ``reg_weight``, the 'auto'
+        bandwidths of ``N(0, I)`` whatever ``bandwidth`` is), so the codes fill
         their components. With labels (``fit(X, y)``) the labelled rows'
         responsibilities are also trained by their cross-entropy (weight 0.1).
-        It places classes in their components far more reliably than the
-        other encoders (see :ref:`mixture_encoder`). :meth:`transform` always
+        Measured on the digits' ring with 10% of labels, it puts 0.958 of
+        held-out codes in their own class's component against 0.929 for the
+        deterministic encoder (see :ref:`mixture_encoder`). :meth:`transform` always
         returns the mean of q(z|x) (for ``'universal'``, the average over 16
         fixed noise draws; for ``'mixture'``, the most probable component's
         code):
@@ -476,8 +478,10 @@ class MMDAutoencoder(BaseAutoencoder):
             # encoder='mixture': its styles against the standard normal that
             # the prior's components map (so its codes fill the components)
             tstyle = tensor_prior(GaussianPrior(), self.n_components, self.device_)
+            # ('auto' bandwidths: the styles' scale is the standard normal's,
+            # whatever bandwidth the code's MMD was given)
             style = _MMDRegularizer(
-                tstyle, _bandwidths(self.bandwidth, tstyle), generator, self.kernel
+                tstyle, _bandwidths("auto", tstyle), generator, self.kernel
             )
         return _MMDRegularizer(
             tprior,

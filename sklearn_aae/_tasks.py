@@ -29,7 +29,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -41,6 +41,7 @@ from sklearn.utils.validation import (
 from ._adversarial import AdversarialAutoencoder
 from ._data import _check_codes, _known_classes, _label_codes, _unlabelled_mask
 from ._mmd import MMDAutoencoder
+from ._networks import ENCODERS
 from ._utils import _check_n_samples, _seed_from
 from .priors import (
     BasePrior,
@@ -746,10 +747,15 @@ class _AutoencoderEmbeddingMixin(_AutoencoderClusteringMixin):
         return self._decode(M, M.dtype, network=self.decoder_[1:])
 
 
+# The mixture encoder maps a whole code into a Gaussian mixture's components;
+# a task's code is a class block beside a style, so it is not offered.
+_TASK_ENCODERS = {"encoder": [StrOptions(set(ENCODERS) - {"mixture"})]}
 _CLASSIFIER_CONSTRAINTS = {
+    **_TASK_ENCODERS,
     "supervised_weight": [Interval(Real, 0, None, closed="left")],
 }
 _CLUSTERING_CONSTRAINTS = {
+    **_TASK_ENCODERS,
     "n_clusters": [Interval(Integral, 1, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
     "consensus": ["boolean"],
@@ -770,7 +776,9 @@ _SHARED_OTHER_PARAMETERS = """
 learning_rate_init, early_stopping, validation_fraction, n_iter_no_change, \
 tol, device, precision, random_state, verbose, warm_start : see {parent}
         As for :class:`~sklearn_aae.{parent}`, whose training loop this
-        estimator runs."""
+        estimator runs (``encoder='mixture'`` excepted: it maps a whole code
+        into a Gaussian mixture's components, and this code is a class block
+        beside a style)."""
 
 
 # The consistency term's default weight (the MMD flavour and the adversarial

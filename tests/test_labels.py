@@ -376,7 +376,8 @@ def test_mixture_encoder_styles_are_matched_to_the_standard_normal():
         mmd_to_prior(S.numpy().astype(np.float64), GaussianPrior()),
         rtol=1e-4,
     )
-    assert regularizer.style_term(torch.randn(4000, 2)) < 1e-3
+    normal = torch.randn(4000, 2, generator=torch.Generator().manual_seed(2))
+    assert regularizer.style_term(normal) < 1e-3
     unweighted = MMDAutoencoder(prior=RING3, encoder="mixture", reg_weight=0, **FAST)
     assert "style" not in unweighted.fit(X, y).history_
     adversarial = AdversarialAutoencoder(prior=RING3, encoder="mixture", **FAST)
@@ -393,16 +394,85 @@ def test_labelled_cross_entropy_ignores_the_unlabelled_rows():
 @parametrize_factories
 @pytest.mark.parametrize("prior", [GaussianPrior(), SwissRollPrior(n_segments=3)])
 def test_mixture_encoder_needs_a_gaussian_mixture_prior(make, prior):
-    with pytest.raises(ValueError, match="encoder='mixture' .* GaussianMixturePrior"):
-        make(prior=prior, encoder="mixture").fit(_blobs(60)[0])
+    X, _ = _blobs(60)
+    match = "encoder='mixture' .* GaussianMixturePrior"
+    est = make(prior=prior, encoder="mixture")
+    with pytest.raises(ValueError, match=match):
+        est.fit(X)
+    assert not hasattr(est, "n_features_in_") and not hasattr(est, "prior_")
+    # refused before any work: a fitted model is left as it was
+    est = make(prior=RING3).fit(X)
+    Z, prior_ = est.transform(X), est.prior_
+    est.set_params(prior=prior, encoder="mixture")
+    with pytest.raises(ValueError, match=match):
+        est.fit(np.hstack([X, X]))
+    assert est.prior_ is prior_ and est.n_features_in_ == X.shape[1]
+    assert_array_equal(est.transform(X), Z)
 
 
-def test_mixture_encoder_refuses_a_code_with_a_class_block():
-    from sklearn_aae import MMDAutoencoderClassifier
+def test_task_estimators_do_not_offer_the_mixture_encoder():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from sklearn_aae import MMDAutoencoderClassifier, MMDAutoencoderClustering
 
     X, y = _blobs(60)
-    with pytest.raises(ValueError, match="code without class block"):
+    with pytest.raises(InvalidParameterError, match="encoder"):
         MMDAutoencoderClassifier(prior=RING3, encoder="mixture", **FAST).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="encoder"):
+        MMDAutoencoderClustering(3, encoder="mixture", **FAST).fit(X)
+
+
+@parametrize_factories
+def test_mixture_encoder_follows_a_moved_prior_under_warm_start(make):
+    X, y = _blobs(90)
+    est = make(prior=RING3, encoder="mixture", warm_start=True).fit(X, y)
+    moved = GaussianMixturePrior(
+        means=2 * np.asarray(RING3.means), covariances=RING3.covariances
+    )
+    est.set_params(prior=moved).fit(X, y)
+    assert_allclose(est.encoder_.means.numpy(), moved.means, rtol=1e-6)
+
+
+def test_mixture_encoder_objective_is_the_sum_of_its_terms():
+    # loss = reconstruction + reg_weight (regularization + style)
+    #        + 0.1 classification, epoch by epoch
+    X, y = _blobs(150)
+    est = MMDAutoencoder(prior=RING3, encoder="mixture", reg_weight=0.7, **FAST).fit(
+        X, _keep_labels(y, 0.3)
+    )
+    h = {k: np.asarray(v) for k, v in est.history_.items()}
+    expected = (
+        h["reconstruction"]
+        + 0.7 * (h["regularization"] + h["style"])
+        + 0.1 * h["classification"]
+    )
+    assert_allclose(est.loss_curve_, expected, rtol=1e-5)
+
+
+@parametrize_factories
+def test_mixture_encoder_with_early_stopping_and_bfloat16(make):
+    # The validation loss (transform's codes, the cross-entropy and the style
+    # term) and the bfloat16 autocast of the network passes.
+    X, y = _blobs(150)
+    est = make(
+        prior=RING3, encoder="mixture", early_stopping=True, precision="bfloat16"
+    ).fit(X, _keep_labels(y, 0.3))
+    assert np.all(np.isfinite(est.validation_loss_curve_))
+    assert len(est.validation_loss_curve_) == est.n_iter_
+    Z = est.transform(X)
+    assert Z.dtype == np.float64 and np.all(np.isfinite(Z))
+
+
+@parametrize_factories
+def test_mixture_encoder_consistency_target_is_the_training_code(make):
+    # With next to no noise the noisy row's training code is the clean row's:
+    # the term vanishes only if its target is that code too, not transform's
+    # code (one component's), which the untrained responsibilities are far from.
+    X, y = _blobs(90)
+    est = make(
+        prior=RING3, encoder="mixture", consistency_weight=0.1, consistency_noise=1e-9
+    ).fit(X, y)
+    assert max(est.history_["consistency"]) < 1e-8
 
 
 @parametrize_factories
