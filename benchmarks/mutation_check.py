@@ -921,6 +921,14 @@ MUTATIONS = [
         "moved (transform disagrees with the prior)",
         _first("tests/test_labels.py"),
     ),
+    Mutation(
+        "sample_y_ignored",
+        "sklearn_aae/_base.py",
+        "        return tprior.sample_classes(torch.as_tensor(codes), g)",
+        "        return tprior.sample(len(codes), g)",
+        "sample(y=k) draws from the whole prior, not from class k's part",
+        _first("tests/test_labels.py"),
+    ),
 ]
 
 

@@ -1345,7 +1345,7 @@ class BaseAutoencoder(
         Z = _check_codes(X, self._fitted_n_components(), type(self).__name__)
         return self._decode(Z, Z.dtype)
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, y=None):
         """Generate data: decode codes drawn from the prior.
 
         Parameters
@@ -1353,13 +1353,66 @@ class BaseAutoencoder(
         n_samples : int, default=1
         random_state : int, RandomState instance or None, default=None
             Seeds the draw from the prior.
+        y : label or array-like of shape (n_samples,), default=None
+            Draw each row's code from one class's part of the prior: the
+            component of a :class:`~sklearn_aae.priors.GaussianMixturePrior`
+            or the category of a :class:`~sklearn_aae.priors.CategoricalPrior`
+            (labels ``0..K-1``), the segment of a
+            :class:`~sklearn_aae.priors.SwissRollPrior` with ``n_segments``,
+            a class of ``classes_`` for a
+            :class:`~sklearn_aae.priors.ConditionalPrior`; one label for every
+            row, or one per row. With labels in the regulariser (``fit(X,
+            y)``), the rows of class ``k`` were matched to that part, so this
+            generates rows of class ``k`` (see :ref:`labels`). None draws from
+            the whole prior. A prior without classes raises a ValueError.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
             Decoder outputs (means of p(x|z)), float64.
         """
-        return self._decode(self._prior_draws(n_samples, random_state), np.float64)
+        if y is None:
+            codes = self._prior_draws(n_samples, random_state)
+        else:
+            codes = self._class_draws(n_samples, random_state, y)
+        return self._decode(codes, np.float64)
+
+    def _class_draws(self, n_samples, random_state, y):
+        """``n_samples`` codes drawn from the prior's parts of the classes
+        ``y`` (one label or one per row), a CPU tensor (as
+        :meth:`_prior_draws`)."""
+        check_is_fitted(self)
+        n_samples = _check_n_samples(n_samples)
+        n_classes = _prior_n_classes(self.prior_)
+        if n_classes is None:
+            raise ValueError(
+                f"sample(y=...) draws from the part of the prior that a class "
+                f"names; {type(self.prior_).__name__} has no classes (a "
+                "GaussianMixturePrior, a CategoricalPrior, a SwissRollPrior with "
+                "n_segments or a ConditionalPrior has)."
+            )
+        labels = np.asarray(y)
+        if labels.ndim == 0:
+            labels = np.full(n_samples, labels, dtype=labels.dtype)
+        if labels.shape != (n_samples,):
+            raise ValueError(
+                f"y must be one label or {n_samples} labels (one per row), got "
+                f"shape {labels.shape}."
+            )
+        codes, _ = _label_codes(
+            labels,
+            n_classes,
+            classes=getattr(self, "classes_", None),
+            prior_name=type(self.prior_).__name__,
+        )
+        if codes is None or np.any(codes < 0):
+            raise ValueError(
+                "sample(y=...) needs a class for every row; -1 (unlabelled) "
+                "names none: use y=None to draw from the whole prior."
+            )
+        g = torch.Generator().manual_seed(_seed_from(random_state))
+        tprior = self._tensor_prior(torch.device("cpu"))
+        return tprior.sample_classes(torch.as_tensor(codes), g)
 
     def _prior_draws(self, n_samples, random_state):
         """``n_samples`` codes drawn from the fitted prior, a CPU tensor.

@@ -30,6 +30,7 @@ from sklearn_aae._mmd import _MMDRegularizer
 from sklearn_aae._torch_priors import tensor_prior
 from sklearn_aae.priors import (
     CategoricalPrior,
+    ConditionalPrior,
     GaussianMixturePrior,
     GaussianPrior,
     LaplacePrior,
@@ -907,3 +908,58 @@ def test_labelled_codes_land_in_their_own_segment(cls, params, seed):
     prior = SwissRollPrior(noise=0.2, n_segments=4)
     _, Z = _fit_held_out(cls, prior, X, y, seed, **params)
     assert np.mean(_nearest_segment(Z, prior) == y[450:]) >= 0.9
+
+
+# ------------------------------------------------------------- sample(y=...)
+def _drawn_codes(est, monkeypatch, *args, **kwargs):
+    """The codes that ``est.sample(*args, **kwargs)`` decodes."""
+    monkeypatch.setattr(est, "_decode", lambda codes, dtype: np.asarray(codes))
+    return est.sample(*args, **kwargs)
+
+
+@parametrize_factories
+def test_sample_with_y_draws_from_that_components(make, monkeypatch):
+    X, y = _blobs(90)
+    est = make(prior=RING3).fit(X, y)
+    for k in range(3):
+        Z = _drawn_codes(est, monkeypatch, 400, random_state=0, y=k)
+        # true samples of one component of the 3-ring: most probable under it
+        assert np.mean(_most_probable_component(Z, RING3) == k) >= 0.97
+        assert_allclose(Z.mean(0), RING3.means[k], atol=0.1)
+    per_row = _drawn_codes(est, monkeypatch, 3, random_state=0, y=[2, 0, 1])
+    assert_array_equal(_most_probable_component(per_row, RING3), [2, 0, 1])
+
+
+def test_sample_with_y_draws_one_hot_categories_and_roll_segments(monkeypatch):
+    X, y = _blobs(90)
+    est = MMDAutoencoder(n_components=3, prior=CategoricalPrior(3), **FAST).fit(X)
+    assert_array_equal(_drawn_codes(est, monkeypatch, 4, y=1), np.eye(3)[[1] * 4])
+    roll = SwissRollPrior(noise=0.0, n_segments=3)
+    est = MMDAutoencoder(prior=roll, **FAST).fit(X, y)
+    Z = _drawn_codes(est, monkeypatch, 100, random_state=0, y=2)
+    assert_array_equal(_nearest_segment(Z, roll), 2)
+
+
+def test_sample_with_y_takes_a_conditional_priors_classes():
+    X, y = _blobs(90)
+    labels = np.array(["a", "b", "c"], dtype=object)[y]
+    est = MMDAutoencoder(prior=ConditionalPrior(), **FAST).fit(X, labels)
+    assert est.sample(5, random_state=0, y="b").shape == (5, X.shape[1])
+    with pytest.raises(ValueError, match=r"classes \['d'\] not in classes_"):
+        est.sample(2, y="d")
+
+
+@pytest.mark.parametrize(
+    "prior, y, match",
+    [
+        (GaussianPrior(), 0, "GaussianPrior has no classes"),
+        (RING3, -1, "needs a class for every row"),
+        (RING3, 3, "labels must be 0..2"),
+        (RING3, [0, 1], "one label or 3 labels"),
+    ],
+)
+def test_sample_with_y_refuses_what_names_no_class(prior, y, match):
+    X, labels = _blobs(60)
+    est = MMDAutoencoder(prior=prior, **FAST).fit(X, labels)
+    with pytest.raises(ValueError, match=match):
+        est.sample(3, y=y)
