@@ -21,7 +21,9 @@ Each also runs with ``encoder='mixture'``: the encoder says which component a
 row belongs to (a softmax over the ring's components) and where in it (a
 style that the component maps into itself, as the mixture maps a standard
 normal draw), so each code lies in one component; the labelled rows'
-component probabilities are also trained by their cross-entropy.
+component probabilities are also trained by their cross-entropy. Both use
+``consistency_weight=0.1`` there (a row and the same row plus noise get
+nearby codes), which carries the labels to the unlabelled rows nearby.
 
 We keep 10% of the labels of the digits' training rows and measure, on a
 held-out quarter, the share of codes that are most probable under their own
@@ -70,7 +72,7 @@ estimators = {
         encoder="mixture", consistency_weight=0.1, **common
     ),
     "AdversarialAutoencoder(encoder='mixture')": AdversarialAutoencoder(
-        encoder="mixture", **common
+        encoder="mixture", consistency_weight=0.1, **common
     ),
 }
 
