@@ -240,9 +240,9 @@ MUTATIONS = [
         "sample_ignores_random_state",
         "sklearn_aae/_base.py",
         """        g = torch.Generator().manual_seed(_seed_from(random_state))
-        return self._tensor_prior(""",
+        tprior = self._tensor_prior(""",
         """        g = torch.Generator().manual_seed(0)
-        return self._tensor_prior(""",
+        tprior = self._tensor_prior(""",
         "sample draws the same codes whatever random_state",
         _first("tests/test_base.py"),
     ),
@@ -480,10 +480,11 @@ MUTATIONS = [
     ),
     Mutation(
         "cross_entropy_on_unlabelled_rows",
-        "sklearn_aae/_tasks.py",
-        "return -(picked * labelled).sum() / n_labelled",
+        "sklearn_aae/_base.py",
+        "return -(picked * labelled).sum() / labelled.sum().clamp_min(1)",
         "return -picked.mean()",
-        "the cross-entropy also pulls the unlabelled rows (-1) to the first class",
+        "the cross-entropy (the classifiers' and the mixture encoder's, one "
+        "function) also pulls the unlabelled rows (-1) to the first class",
         TASK_TESTS,
     ),
     Mutation(
@@ -924,8 +925,8 @@ MUTATIONS = [
     Mutation(
         "sample_y_ignored",
         "sklearn_aae/_base.py",
-        "        return tprior.sample_classes(torch.as_tensor(codes), g)",
-        "        return tprior.sample(len(codes), g)",
+        "        return tprior.sample_classes(codes, g)",
+        "        return tprior.sample(n_samples, g)",
         "sample(y=k) draws from the whole prior, not from class k's part",
         _first("tests/test_labels.py"),
     ),

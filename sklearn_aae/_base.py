@@ -170,6 +170,7 @@ def _labelled_cross_entropy(log_p, y):
     """
     labelled = y >= 0
     picked = log_p.gather(1, y.clamp_min(0)[:, None])[:, 0]
+    # A mean over the batch's labelled rows, with no host synchronisation.
     return -(picked * labelled).sum() / labelled.sum().clamp_min(1)
 
 
@@ -369,9 +370,7 @@ class BaseAutoencoder(
         """The prior's number of components for ``encoder='mixture'`` (None
         for the other encoders; :meth:`_check_prior_support` has refused
         another prior)."""
-        if self.encoder != "mixture":
-            return None
-        return int(np.asarray(self.prior_.means).shape[0])
+        return self.prior_._n_classes() if self.encoder == "mixture" else None
 
     def _set_mixture_components(self, encoder):
         """Copy the fitted prior's component means and Cholesky factors into a
@@ -379,11 +378,8 @@ class BaseAutoencoder(
         continued one: a prior changed since, with as many components, moves
         the components the codes are mapped into, as it moves the
         regulariser's)."""
-        means, covariances, _ = self.prior_._mixture_params(self.n_components)
-        encoder.set_components(
-            torch.as_tensor(means, dtype=torch.float32),
-            torch.as_tensor(np.linalg.cholesky(covariances), dtype=torch.float32),
-        )
+        tprior = tensor_prior(self.prior_, self.n_components)  # (float32, CPU)
+        encoder.set_components(tprior.means, tprior.scale_tril)
 
     def _heads(self):
         """The code's blocks ``(width, kind)``, from ``prior_``: the encoder's heads."""
@@ -1371,18 +1367,11 @@ class BaseAutoencoder(
         X : ndarray of shape (n_samples, n_features)
             Decoder outputs (means of p(x|z)), float64.
         """
-        if y is None:
-            codes = self._prior_draws(n_samples, random_state)
-        else:
-            codes = self._class_draws(n_samples, random_state, y)
-        return self._decode(codes, np.float64)
+        return self._decode(self._prior_draws(n_samples, random_state, y), np.float64)
 
-    def _class_draws(self, n_samples, random_state, y):
-        """``n_samples`` codes drawn from the prior's parts of the classes
-        ``y`` (one label or one per row), a CPU tensor (as
-        :meth:`_prior_draws`)."""
-        check_is_fitted(self)
-        n_samples = _check_n_samples(n_samples)
+    def _sampled_class_codes(self, n_samples, y):
+        """The class codes of :meth:`sample`'s ``y`` (one label or one per
+        row), mapped as ``fit`` maps labels."""
         n_classes = _prior_n_classes(self.prior_)
         if n_classes is None:
             raise ValueError(
@@ -1410,17 +1399,21 @@ class BaseAutoencoder(
                 "sample(y=...) needs a class for every row; -1 (unlabelled) "
                 "names none: use y=None to draw from the whole prior."
             )
-        g = torch.Generator().manual_seed(_seed_from(random_state))
-        tprior = self._tensor_prior(torch.device("cpu"))
-        return tprior.sample_classes(torch.as_tensor(codes), g)
+        return torch.as_tensor(codes)
 
-    def _prior_draws(self, n_samples, random_state):
-        """``n_samples`` codes drawn from the fitted prior, a CPU tensor.
+    def _prior_draws(self, n_samples, random_state, y=None):
+        """``n_samples`` codes drawn from the fitted prior, a CPU tensor: from
+        the whole prior, or with ``y`` (see :meth:`sample`) from each row's
+        class's part of it.
 
         Drawn on the CPU (then decoded on ``device_``): the same samples on
         every device for an int ``random_state``.
         """
         check_is_fitted(self)
         n_samples = _check_n_samples(n_samples)
+        codes = None if y is None else self._sampled_class_codes(n_samples, y)
         g = torch.Generator().manual_seed(_seed_from(random_state))
-        return self._tensor_prior(torch.device("cpu")).sample(n_samples, g)
+        tprior = self._tensor_prior(torch.device("cpu"))
+        if codes is None:
+            return tprior.sample(n_samples, g)
+        return tprior.sample_classes(codes, g)

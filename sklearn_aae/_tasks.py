@@ -39,6 +39,7 @@ from sklearn.utils.validation import (
 )
 
 from ._adversarial import AdversarialAutoencoder
+from ._base import _labelled_cross_entropy
 from ._data import _check_codes, _known_classes, _label_codes, _unlabelled_mask
 from ._mmd import MMDAutoencoder
 from ._networks import ENCODERS
@@ -120,12 +121,8 @@ class _ClassCodeMixin(TransformerMixin):
     def _cross_entropy(self, z, yb):
         """``-log q(y|x)`` of the class block ``z[:, :K]`` at the heads ``yb``,
         averaged over the rows that have one (``yb >= 0``; 0 without)."""
-        labelled = yb >= 0
         log_p = z[:, : self._n_heads()].clamp_min(1e-30).log()
-        picked = log_p.gather(1, yb.clamp_min(0)[:, None])[:, 0]
-        # A mean over the batch's labelled rows, with no host synchronisation.
-        n_labelled = labelled.sum().clamp_min(1)
-        return -(picked * labelled).sum() / n_labelled
+        return _labelled_cross_entropy(log_p, yb)
 
     def _head_probabilities(self, X):
         """The class block of the codes of ``X``: ``(n_samples, K)``, float64."""
